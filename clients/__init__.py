@@ -1,1 +1,1 @@
-"""clients package."""
+"""clients: built by a later issue (see README.md)."""

@@ -1,25 +1,36 @@
-"""Applying and encoding Yjs updates (format v1 only), with errors made typed.
-
-STUB: the signatures are final; the v1 validator lands in this module.
-"""
+"""Applying and encoding Yjs updates (format v1 only), with every failure made typed."""
 
 from __future__ import annotations
 
 from pycrdt import Doc
 
 from crdt_model._errors import UpdateDecodeError
+from crdt_model._update_format import check_update_v1
+
+# pycrdt reports Rust panics as pyo3_runtime.PanicException, a BaseException subclass that
+# `except Exception` misses. These are the BaseExceptions that must keep propagating.
+_PROPAGATE = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
-def apply_update(doc: Doc, update: bytes, origin: object = None) -> None:
-    """Apply a Yjs v1 update to `doc` under `origin`; raise UpdateDecodeError if it is not one."""
+def apply_update(doc: Doc, update: bytes, origin: object = None, *, checked: bool = True) -> None:
+    """Apply one Yjs v1 update to `doc` under `origin`; raise UpdateDecodeError on bad bytes.
+
+    `checked=False` skips the structural v1 check for bytes this process already checked (for
+    example, updates read back from Taskly's own store); decode failures and pycrdt panics are
+    still turned into UpdateDecodeError.
+    """
+    if checked:
+        check_update_v1(update)
     try:
         if origin is None:
-            doc.apply_update(update)
+            doc.apply_update(bytes(update))
         else:
             with doc.transaction(origin=origin):
-                doc.apply_update(update)
-    except Exception as exc:  # noqa: BLE001 - translated at the boundary
-        raise UpdateDecodeError(str(exc)) from exc
+                doc.apply_update(bytes(update))
+    except _PROPAGATE:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - pycrdt panics are BaseExceptions
+        raise UpdateDecodeError(f"pycrdt could not apply the update: {exc}") from exc
 
 
 def encode_state(doc: Doc) -> bytes:
@@ -27,9 +38,9 @@ def encode_state(doc: Doc) -> bytes:
     return doc.get_update()
 
 
-def load_doc(*updates: bytes) -> Doc:
+def load_doc(*updates: bytes, checked: bool = True) -> Doc:
     """Return a new Doc with every update in `updates` applied, in order."""
     doc: Doc = Doc()
     for update in updates:
-        apply_update(doc, update)
+        apply_update(doc, update, checked=checked)
     return doc

@@ -1,1 +1,1 @@
-"""git_bridge package."""
+"""git_bridge: built by a later issue (see README.md)."""

@@ -1,0 +1,49 @@
+# Taskly's two entry points for a new machine: `make serve` and `make test`.
+# Both install what they need first (a virtualenv from the hashed lock file, npm packages from
+# package-lock.json) and do nothing more on later runs unless a lock file changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+PACKAGES := crdt_model storage sync_server git_bridge clients
+
+.PHONY: serve test check lint pytest bench lock install clean
+
+serve: $(PY_STAMP)
+	$(BIN)/taskly serve
+
+test: $(PY_STAMP) $(NODE_STAMP) lint pytest
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+pytest: $(PY_STAMP) $(NODE_STAMP)
+	$(BIN)/pytest
+
+bench: $(PY_STAMP)
+	$(BIN)/python bench/storage_bench.py
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Taskly needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Regenerate the lock file after changing dependencies in pyproject.toml.
+lock: $(PY_STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --quiet --output-file requirements.lock
+
+clean:
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,19 @@
+"""Settings shared by the whole test suite."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# Every property test runs at least 200 examples, in CI and locally alike; a test may ask for
+# more, never fewer. No deadline: CI machines have 2 busy cores and timing is not what we test.
+settings.register_profile(
+    "taskly",
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("quick", max_examples=25, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("TASKLY_HYPOTHESIS_PROFILE", "taskly"))
