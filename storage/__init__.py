@@ -4,6 +4,7 @@ Boards are stored as an append-only log of Yjs v1 updates plus a compacted snaps
 dated checkpoints keeping history beyond the log's retention window.
 """
 
+from storage._base import redact_url
 from storage._compaction import DEFAULT_RETENTION, STEPS
 from storage._factory import open_store
 from storage._protocol import StepHook, Store
@@ -56,4 +57,5 @@ __all__ = [
     "Workspace",
     "WorkspaceNotFound",
     "open_store",
+    "redact_url",
 ]

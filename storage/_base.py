@@ -124,3 +124,13 @@ class StoreBase(abc.ABC):
         # Stored bytes were checked before they were appended (see check_updates); skip
         # crdt_model's pure-Python structural check, which costs more than the apply itself.
         return crdt_model.load_doc(*loaded.updates(), checked=False)
+
+
+def redact_url(url: str) -> str:
+    """Return a database URL without its password, fit for logs and messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}@{host}"

@@ -24,7 +24,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
-from storage._base import StoreBase, check_updates, new_id, resolve_time
+from storage._base import StoreBase, check_updates, new_id, redact_url, resolve_time
 from storage._compaction import run_compaction, state_as_of
 from storage._migrations import CREATE_TABLE, PG_LOCK_KEY, load_migrations, pending
 from storage._protocol import StepHook
@@ -133,6 +133,7 @@ class PostgresStore(StoreBase):
         """Open the pool and wait for its first connection."""
         if self._pool is not None:
             return
+        await self._probe()
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self.url,
             min_size=self._min_size,
@@ -151,6 +152,24 @@ class PostgresStore(StoreBase):
             await pool.close()
             raise
         self._pool = pool
+
+    async def _probe(self) -> None:
+        """Connect once, so an unreachable server fails at once with the driver's own reason.
+
+        The pool would instead retry in the background, log every attempt and end with a bare
+        "pool initialization incomplete" after the whole timeout.
+        """
+        timeout = max(1, round(self.connect_timeout.total_seconds()))
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=timeout)
+        except psycopg.Error as exc:
+            # psycopg's message spans lines (reason, then a hint); keep it on one line.
+            reason = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+            reason = reason or type(exc).__name__
+            raise StorageUnavailable(
+                f"cannot connect to Postgres at {redact_url(self.url)}: {reason}"
+            ) from exc
+        await conn.close()
 
     async def close(self) -> None:
         """Close the pool; idempotent."""

@@ -120,7 +120,12 @@ class SQLiteStore(StoreBase):
     @classmethod
     def in_dir(cls, data_dir: Path, **options: Any) -> SQLiteStore:
         """Return a store on `data_dir`/taskly.db, creating the directory."""
-        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot create the data directory {data_dir}: {exc.strerror or exc}"
+            ) from exc
         return cls(data_dir / DB_FILENAME, **options)
 
     # -- lifecycle ---------------------------------------------------------------------------

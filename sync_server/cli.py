@@ -44,7 +44,7 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
 
 async def _migrate(settings: Settings) -> list[str]:
     async with open_store(
-        database_url=settings.database_url, data_dir=settings.data_dir, migrate=False
+        database_url=settings.database_url, data_dir=settings.data_dir, migrate_on_open=False
     ) as store:
         return await store.migrate()
 

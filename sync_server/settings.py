@@ -8,6 +8,8 @@ from pathlib import Path
 
 import msgspec
 
+from storage import redact_url
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_DATA_DIR = Path("taskly-data")
@@ -27,16 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """Where the store lives, for humans, without any password."""
         if self.database_url is None:
             return f"SQLite at {self.data_dir / 'taskly.db'}"
-        return "Postgres at " + _without_password(self.database_url)
-
-
-def _without_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}@{host}"
+        return "Postgres at " + redact_url(self.database_url)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
