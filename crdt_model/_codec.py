@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pycrdt import Doc
 
 from crdt_model._errors import UpdateDecodeError
@@ -12,7 +14,9 @@ from crdt_model._update_format import check_update_v1
 _PROPAGATE = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
-def apply_update(doc: Doc, update: bytes, origin: object = None, *, checked: bool = True) -> None:
+def apply_update(
+    doc: Doc[Any], update: bytes, origin: object = None, *, checked: bool = True
+) -> None:
     """Apply one Yjs v1 update to `doc` under `origin`; raise UpdateDecodeError on bad bytes.
 
     `checked=False` skips the structural v1 check for bytes this process already checked (for
@@ -29,18 +33,18 @@ def apply_update(doc: Doc, update: bytes, origin: object = None, *, checked: boo
                 doc.apply_update(bytes(update))
     except _PROPAGATE:
         raise
-    except BaseException as exc:  # noqa: BLE001 - pycrdt panics are BaseExceptions
+    except BaseException as exc:  # pycrdt panics are BaseExceptions, not Exceptions
         raise UpdateDecodeError(f"pycrdt could not apply the update: {exc}") from exc
 
 
-def encode_state(doc: Doc) -> bytes:
+def encode_state(doc: Doc[Any]) -> bytes:
     """Return the whole state of `doc` as one v1 update."""
     return doc.get_update()
 
 
-def load_doc(*updates: bytes, checked: bool = True) -> Doc:
+def load_doc(*updates: bytes, checked: bool = True) -> Doc[Any]:
     """Return a new Doc with every update in `updates` applied, in order."""
-    doc: Doc = Doc()
+    doc: Doc[Any] = Doc()
     for update in updates:
         apply_update(doc, update, checked=checked)
     return doc

@@ -31,3 +31,14 @@ class UpdateDecodeError(ModelError):
 
 class UnsupportedUpdateFormat(UpdateDecodeError):
     """The bytes look like a Yjs update in format v2, which Taskly refuses."""
+
+
+class OriginConflictError(ModelError):
+    """An operation was called inside an outer transaction that has a different origin."""
+
+    def __init__(self, origin: object, outer: object) -> None:
+        super().__init__(
+            f"origin {origin!r} differs from the origin {outer!r} of the enclosing transaction"
+        )
+        self.origin = origin
+        self.outer = outer
