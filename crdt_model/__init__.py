@@ -37,6 +37,7 @@ from crdt_model._schema import (
     SCHEMA_VERSION,
     STANDARD_COLUMNS,
 )
+from crdt_model._update_format import check_update_v1
 
 __all__ = [
     "COLUMN_ROLES",
@@ -64,6 +65,7 @@ __all__ = [
     "UpdateDecodeError",
     "ValidationError",
     "apply_update",
+    "check_update_v1",
     "encode_state",
     "is_canonical_id",
     "is_valid_rank",

@@ -12,6 +12,7 @@ from typing import Any, Self
 from pycrdt import Doc
 
 import crdt_model
+from crdt_model import UpdateDecodeError, check_update_v1
 from storage._compaction import DEFAULT_RETENTION
 from storage._records import ORIGIN_KINDS, LoadedBoard, UpdateOrigin
 from storage._time import as_utc, utc_now
@@ -33,10 +34,10 @@ def check_updates(
 ) -> list[tuple[bytes, UpdateOrigin]]:
     """Return the burst with each update as bytes; raise InvalidUpdate on unacceptable input.
 
-    Only cheap checks happen here: bytes, non-empty, a known origin kind. Decoding each update
-    (crdt_model.apply_update into a scratch Doc) would cost a full board load per append, so
-    the caller validates before appending: the sync server applies every client update to the
-    live room Doc first, which both decodes it and rejects format v2.
+    Each update must be exactly one well-formed Yjs v1 update (crdt_model.check_update_v1: a
+    structural parse without applying, a few microseconds for a typical edit). One stored bad
+    update would make the board unloadable forever, so the store checks even though the sync
+    server has already applied the update to its live document.
     """
     checked: list[tuple[bytes, UpdateOrigin]] = []
     for index, (update, origin) in enumerate(updates):
@@ -44,6 +45,10 @@ def check_updates(
             raise InvalidUpdate(f"update #{index} is {type(update).__name__}, not bytes")
         if len(update) == 0:
             raise InvalidUpdate(f"update #{index} is empty")
+        try:
+            check_update_v1(bytes(update))
+        except UpdateDecodeError as exc:
+            raise InvalidUpdate(f"update #{index} is not a Yjs v1 update: {exc}") from exc
         if not isinstance(origin, UpdateOrigin) or origin.kind not in ORIGIN_KINDS:
             raise InvalidUpdate(f"update #{index} has an unknown origin {origin!r}")
         if origin.actor is not None and not isinstance(origin.actor, str):

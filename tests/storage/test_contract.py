@@ -137,8 +137,14 @@ async def test_empty_or_malformed_appends_are_refused(store: Store) -> None:
     with pytest.raises(InvalidUpdate):
         await store.append(board.id, b"\x00\x00", UpdateOrigin("robot"))  # type: ignore[arg-type]
     good = card_move_updates(1)[0]
+    with pytest.raises(InvalidUpdate, match="not a Yjs v1 update"):  # garbage
+        await store.append(board.id, b"\x07garbage", USER)
+    with pytest.raises(InvalidUpdate, match="not a Yjs v1 update"):  # a truncated update
+        await store.append(board.id, good[:-1], USER)
     with pytest.raises(InvalidUpdate):  # one bad update refuses the whole burst
         await store.append_many(board.id, [(good, USER), (b"", USER)])
+    with pytest.raises(InvalidUpdate):
+        await store.append_many(board.id, [(good, USER), (good + b"\x00", USER)])
     assert await store.read_log(board.id) == []
     assert await store.append_many(board.id, []) == []
     assert await store.append(board.id, bytearray(good), USER) == 1
