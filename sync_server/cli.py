@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 
-from storage import StorageError, open_store
+from crdt_model import ModelError, new_board, new_id
+from storage import Board, StorageError, Store, UpdateOrigin, Workspace, open_store
+from sync_server.app import create_app
+from sync_server.server import BindError, bind_socket, run_server
 from sync_server.settings import Settings, load_settings
+
+DEFAULT_WORKSPACE = "Default"
+DEFAULT_PREFIX = "TSK"
 
 
 class CliError(Exception):
@@ -39,14 +46,96 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     with_store_options(migrate)
+
+    board = commands.add_parser("board", help="create and list boards")
+    board_commands = board.add_subparsers(dest="board_command", required=True, metavar="ACTION")
+    create = board_commands.add_parser("create", help="create a board; prints its id")
+    create.add_argument("name")
+    create.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="default %(default)s")
+    create.add_argument("--prefix", default=DEFAULT_PREFIX, help="card key prefix")
+    create.add_argument("--json", action="store_true", help="print the full record as JSON")
+    with_store_options(create)
+    listing = board_commands.add_parser("list", help="list the boards")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    with_store_options(listing)
     return parser
 
 
+def _open(settings: Settings, *, migrate: bool = True) -> Store:
+    try:
+        return open_store(
+            database_url=settings.database_url,
+            data_dir=settings.data_dir,
+            migrate_on_open=migrate,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 async def _migrate(settings: Settings) -> list[str]:
-    async with open_store(
-        database_url=settings.database_url, data_dir=settings.data_dir, migrate_on_open=False
-    ) as store:
+    async with _open(settings, migrate=False) as store:
         return await store.migrate()
+
+
+async def _workspace(store: Store, name: str) -> Workspace:
+    for workspace in await store.list_workspaces():
+        if workspace.name == name:
+            return workspace
+    return await store.create_workspace(name)
+
+
+async def _board_create(settings: Settings, name: str, workspace_name: str, prefix: str) -> Board:
+    board_id = new_id()
+    try:  # validate the name and prefix before touching the store
+        new_board(board_id, name, new_id(), prefix)
+    except ModelError as exc:
+        raise CliError(str(exc)) from None
+    async with _open(settings) as store:
+        workspace = await _workspace(store, workspace_name)
+        doc = new_board(board_id, name, workspace.id, prefix, standard_columns=True)
+        board = await store.create_board(workspace.id, name, prefix, id=board_id)
+        await store.append(board.id, doc.get_update(), UpdateOrigin("server"))
+        return board
+
+
+async def _board_list(settings: Settings) -> tuple[list[Board], dict[str, str]]:
+    async with _open(settings) as store:
+        boards = await store.list_boards()
+        names = {w.id: w.name for w in await store.list_workspaces()}
+        return boards, names
+
+
+async def _serve(settings: Settings) -> None:
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except BindError as exc:
+        raise CliError(str(exc)) from None
+    async with _open(settings) as store:
+        logging.getLogger("taskly").info("store ready: %s", settings.database_label)
+        app = create_app(settings, store=store)
+
+        def ready(url: str) -> None:
+            print(f"Taskly listening on {url}", flush=True)
+
+        await run_server(app, settings, on_ready=ready, sock=sock)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # uvicorn's per-connection lines duplicate ours ("connection open/closed ... code=").
+    logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, logging.root.level))
+
+
+def _event_loop_runner() -> asyncio.Runner:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -63,14 +152,22 @@ def _run(argv: Sequence[str] | None) -> int:
         return 0
     if args.command == "serve":
         settings = msgspec.structs.replace(settings, host=args.host, port=args.port)
-        applied = asyncio.run(_migrate(settings))
-        print(f"Taskly store ready: {settings.database_label} ({len(applied)} migrations applied)")
-        # The sync server lands with the sync-server issue; until then `serve` prepares the
-        # store and says so, rather than pretending to listen.
-        print(
-            f"The sync server is not built yet: it will listen on "
-            f"http://{settings.host}:{settings.port} once the sync-server issue lands."
-        )
+        _configure_logging(settings.log_level)
+        with _event_loop_runner() as runner:
+            runner.run(_serve(settings))
+        return 0
+    if args.command == "board" and args.board_command == "create":
+        board = asyncio.run(_board_create(settings, args.name, args.workspace, args.prefix))
+        print(msgspec.json.encode(board).decode() if args.json else board.id)
+        return 0
+    if args.command == "board" and args.board_command == "list":
+        boards, names = asyncio.run(_board_list(settings))
+        if args.json:
+            print(msgspec.json.encode(boards).decode())
+        else:
+            for board in boards:
+                workspace = names.get(board.workspace_id, board.workspace_id)
+                print(f"{board.id}\t{board.card_prefix}\t{workspace}\t{board.name}")
         return 0
     raise CliError(f"unknown command {args.command!r}")
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from crdt_model import Board, load_doc
+from storage import SQLiteStore, StoredUpdate
 
 TASKLY = [sys.executable, "-m", "sync_server"]
 
@@ -36,11 +41,43 @@ def test_data_dir_comes_from_the_environment(tmp_path: Path) -> None:
     assert (tmp_path / "envdir" / "taskly.db").is_file()
 
 
-def test_serve_prepares_the_store(tmp_path: Path) -> None:
-    result = run(["serve", "--data-dir", "d"], tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "store ready" in result.stdout
-    assert (tmp_path / "d" / "taskly.db").is_file()
+def test_board_create_prints_the_id_and_list_shows_it(tmp_path: Path) -> None:
+    created = run(["board", "create", "Roadmap", "--prefix", "RM"], tmp_path)
+    assert created.returncode == 0, created.stderr
+    board_id = created.stdout.strip()
+    assert len(created.stdout.splitlines()) == 1 and len(board_id) == 36
+    full = run(["board", "create", "Ops", "--workspace", "Team", "--json"], tmp_path)
+    record = json.loads(full.stdout)
+    assert record["name"] == "Ops" and record["card_prefix"] == "TSK"
+    listed = run(["board", "list"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split("\t") for line in listed.stdout.splitlines()] == [
+        [board_id, "RM", "Default", "Roadmap"],
+        [record["id"], "TSK", "Team", "Ops"],
+    ]
+    as_json = json.loads(run(["board", "list", "--json"], tmp_path).stdout)
+    assert [b["id"] for b in as_json] == [board_id, record["id"]]
+
+
+def test_board_create_stores_the_first_document_as_update_1(tmp_path: Path) -> None:
+    board_id = run(["board", "create", "Doc", "--data-dir", "d"], tmp_path).stdout.strip()
+
+    async def read() -> list[StoredUpdate]:
+        async with SQLiteStore(tmp_path / "d" / "taskly.db") as store:
+            return await store.read_log(board_id)
+
+    (first,) = asyncio.run(read())
+    assert first.seq == 1 and first.origin.kind == "server"
+    board = Board(load_doc(first.update))
+    assert board.board().name == "Doc" and board.board().card_prefix == "TSK"
+    assert [c.role for c in board.columns()] == ["backlog", "todo", "in_progress", "review", "done"]
+
+
+def test_board_create_refuses_a_bad_prefix_in_one_line(tmp_path: Path) -> None:
+    result = run(["board", "create", "X", "--prefix", "not a prefix!"], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("taskly: ") and len(result.stderr.splitlines()) == 1
+    assert run(["board", "list"], tmp_path).stdout == ""
 
 
 @pytest.mark.parametrize(

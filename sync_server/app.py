@@ -1,0 +1,233 @@
+"""The Starlette application: `/sync/{board_id}` (y-websocket), `/livez`, `/readyz`, `/metrics`.
+
+`create_app` builds it; services live in the lifespan state (no globals): the store (opened
+here from the settings unless one is passed in), the room registry, the metrics and the
+authenticator. HTTP errors are RFC 7807 problem JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from http import HTTPStatus
+from typing import TypedDict
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from storage import BoardNotFound, Store, open_store
+from sync_server.auth import Authenticator, Principal, authenticate
+from sync_server.channel import ChannelClosed, WebSocketChannel
+from sync_server.connection import DEFAULT_MAX_QUEUE_BYTES, Connection
+from sync_server.errors import INTERNAL_ERROR, clip_reason, close_for
+from sync_server.metrics import Metrics
+from sync_server.room import Room
+from sync_server.rooms import Rooms
+from sync_server.settings import Settings
+
+log = logging.getLogger("taskly.sync")
+
+READY_TIMEOUT_SECONDS = 2.0
+SHUTDOWN_FLUSH_SECONDS = 30.0
+CLOSE_WAIT_SECONDS = 5.0
+MAX_BOARD_ID_CHARS = 200
+_PROPAGATE = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+class State(TypedDict):
+    """What the lifespan hands to every request."""
+
+    settings: Settings
+    store: Store
+    rooms: Rooms
+    metrics: Metrics
+    authenticate: Authenticator
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    authenticator: Authenticator = authenticate,
+) -> Starlette:
+    """Return the Taskly ASGI app; `store`, if given, is used as is (opened and closed by you)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        async with AsyncExitStack() as stack:
+            the_store = store
+            if the_store is None:
+                the_store = await stack.enter_async_context(
+                    open_store(database_url=settings.database_url, data_dir=settings.data_dir)
+                )
+            metrics = Metrics()
+            rooms = Rooms(
+                the_store,
+                metrics,
+                idle_unload_seconds=settings.idle_unload_seconds,
+                memory_budget_bytes=settings.memory_budget_bytes,
+            )
+            rooms.start()
+            try:
+                yield State(
+                    settings=settings,
+                    store=the_store,
+                    rooms=rooms,
+                    metrics=metrics,
+                    authenticate=authenticator,
+                )
+            finally:
+                await rooms.shutdown(flush_seconds=SHUTDOWN_FLUSH_SECONDS)
+
+    return Starlette(
+        routes=[
+            WebSocketRoute("/sync/{board_id}", sync_endpoint),
+            Route("/livez", livez),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+        ],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_problem, Exception: _internal_problem},
+    )
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+def problem(status: int, title: str, detail: str) -> JSONResponse:
+    """Return an RFC 7807 problem response."""
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    try:
+        title = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        title = "Error"
+    return problem(exc.status_code, title, str(exc.detail))
+
+
+async def _internal_problem(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem(500, "Internal Server Error", "the server failed; see its log")
+
+
+async def livez(request: Request) -> Response:
+    """The process runs."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """The store answers and no board's writes are failing."""
+    store: Store = request.state.store
+    rooms: Rooms = request.state.rooms
+    try:
+        await asyncio.wait_for(store.ping(), READY_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return problem(503, "Service Unavailable", f"the store does not answer: {exc}")
+    failing = rooms.failing
+    if failing:
+        return problem(
+            503,
+            "Service Unavailable",
+            f"storing updates fails for {len(failing)} board(s); retrying",
+        )
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics."""
+    rooms: Rooms = request.state.rooms
+    metrics: Metrics = request.state.metrics
+    body = metrics.render(len(rooms.rooms), rooms.board_bytes())
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# -- the sync endpoint ----------------------------------------------------------------------------
+
+
+async def sync_endpoint(websocket: WebSocket) -> None:
+    """Serve one y-websocket client of one board."""
+    state = websocket.state
+    settings: Settings = state.settings
+    board_id: str = websocket.path_params["board_id"]
+    channel = WebSocketChannel(websocket)
+    try:
+        principal: Principal = await state.authenticate(websocket.scope)
+    except Exception as exc:
+        code, reason = close_for(exc)
+        await websocket.accept()
+        await channel.close(code, reason)
+        log.info("connection refused board=%s code=%d reason=%s", board_id, code, reason)
+        return
+    await websocket.accept()
+    rooms: Rooms = state.rooms
+    try:
+        if len(board_id) > MAX_BOARD_ID_CHARS or not board_id.isprintable():
+            raise BoardNotFound(board_id[:MAX_BOARD_ID_CHARS])  # no such id can exist
+        room = await rooms.acquire(board_id)
+    except BoardNotFound as exc:
+        code, reason = close_for(exc)
+        await channel.close(code, reason)
+        log.info("connection refused board=%s code=%d reason=%s", board_id, code, reason)
+        return
+    except Exception:
+        log.exception("loading board=%s failed", board_id)
+        await channel.close(INTERNAL_ERROR, "cannot load the board; reconnect later")
+        return
+    conn = Connection(
+        channel,
+        principal,
+        board_id,
+        max_queue_bytes=max(DEFAULT_MAX_QUEUE_BYTES, 2 * settings.max_message_bytes),
+    )
+    room.join(conn)
+    metrics: Metrics = state.metrics
+    metrics.connections += 1
+    log.info(
+        "connection open board=%s conn=%d user=%s read_only=%s",
+        board_id,
+        conn.id,
+        principal.user_id,
+        principal.read_only,
+    )
+    code, reason = await _serve(room, conn)
+    room.leave(conn)
+    metrics.connections -= 1
+    log.info(
+        "connection closed board=%s conn=%d code=%d reason=%s", board_id, conn.id, code, reason
+    )
+
+
+async def _serve(room: Room, conn: Connection) -> tuple[int, str]:
+    """Read and handle messages until the connection ends; return its close code and reason."""
+    try:
+        while conn.closing is None:
+            data = await conn.channel.recv()
+            room.receive(conn, data)
+            await room.writer.below_high_water()
+    except ChannelClosed as exc:
+        conn.abort()
+        return exc.code, exc.reason
+    except BaseException as exc:
+        if isinstance(exc, _PROPAGATE):
+            conn.abort()
+            raise
+        code, reason = close_for(exc)
+        if code == INTERNAL_ERROR:
+            log.error("message failed board=%s conn=%d", room.board_id, conn.id, exc_info=exc)
+        conn.close(code, reason)
+    assert conn.closing is not None
+    await conn.wait_closed(grace=CLOSE_WAIT_SECONDS)
+    return conn.closing[0], clip_reason(conn.closing[1])

@@ -1,0 +1,1 @@
+"""End-to-end tests: the real `taskly serve` with real Yjs clients (Node and Python)."""

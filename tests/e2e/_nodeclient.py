@@ -1,0 +1,278 @@
+"""Drive tests/js/yws_client.mjs (npm yjs + y-websocket under node) from asyncio tests."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crdt_model import Projection, load_doc, project
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "tests" / "js" / "yws_client.mjs"
+DEFAULT_TIMEOUT = 10.0
+
+
+def require_node() -> str:
+    """Return the node executable, failing (never skipping) when node or the npm packages lack."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed: the e2e Node tests need Node 20+ on PATH")
+    for package in ("yjs", "y-websocket", "ws"):
+        if not (ROOT / "node_modules" / package / "package.json").exists():
+            pytest.fail(f"node_modules/{package} is missing: run `npm ci` in {ROOT} first")
+    return node
+
+
+class NodeClientError(AssertionError):
+    """A command the Node client answered with ok=false (a failed wait, a bad edit...)."""
+
+
+class NodeClient:
+    """One node process holding one Y.Doc and one WebsocketProvider."""
+
+    def __init__(self, name: str) -> None:
+        """Prepare a client called `name` in failure messages; `start()` launches node."""
+        self.name = name
+        self.proc: asyncio.subprocess.Process | None = None
+        self.events: list[dict[str, Any]] = []
+        self.stderr: list[str] = []
+        self.client_id: int | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._event_seen = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Launch `node tests/js/yws_client.mjs` from the repository root."""
+        node = require_node()
+        self.proc = await asyncio.create_subprocess_exec(
+            node,
+            str(SCRIPT),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,  # a dump of a big board is one long line
+        )
+        self._tasks = [
+            asyncio.create_task(self._read_stdout()),
+            asyncio.create_task(self._read_stderr()),
+        ]
+
+    async def _read_stdout(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            message = json.loads(raw)
+            if "event" in message:
+                self.events.append(message)
+                self._event_seen.set()
+                continue
+            future = self._pending.pop(message.get("id"), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        # The process is gone: no pending command will ever be answered.
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(
+                    NodeClientError(f"{self.name}: node exited\n{self.stderr_text()}")
+                )
+        self._pending.clear()
+
+    async def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.stderr.append(raw.decode(errors="replace").rstrip())
+
+    def stderr_text(self) -> str:
+        """The last lines node wrote on stderr, for failure messages."""
+        return "\n".join(self.stderr[-30:])
+
+    async def call(self, cmd: str, within: float = DEFAULT_TIMEOUT, **args: Any) -> dict[str, Any]:
+        """Send one command and return its reply; raise NodeClientError if it failed."""
+        assert self.proc is not None and self.proc.stdin is not None, "start() first"
+        ident = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        self.proc.stdin.write(json.dumps({"id": ident, "cmd": cmd, **args}).encode() + b"\n")
+        await self.proc.stdin.drain()
+        try:
+            # Commands queue behind each other in node, so allow for the ones before this one.
+            reply = await asyncio.wait_for(future, within + 5)
+        except TimeoutError:
+            raise NodeClientError(
+                f"{self.name}: no reply to {cmd} within {within + 5:.0f} s\n{self.stderr_text()}"
+            ) from None
+        if not reply.get("ok"):
+            raise NodeClientError(f"{self.name}: {cmd} failed: {reply.get('error')}")
+        return reply
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def open(self, server_url: str, room: str) -> None:
+        """Create the WebsocketProvider(server_url, room) and start connecting."""
+        reply = await self.call("open", server_url=server_url, room=room)
+        self.client_id = int(reply["client_id"])
+
+    async def connect(self, server_url: str | None = None) -> None:
+        """provider.connect(), optionally to a new server URL."""
+        await self.call("connect", server_url=server_url)
+
+    async def disconnect(self) -> None:
+        """provider.disconnect(): go offline, keep the document."""
+        await self.call("disconnect")
+
+    async def wait_synced(self, within: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until the provider is connected and has received the server's sync step 2."""
+        await self.call("wait_synced", within, timeout_ms=int(within * 1000))
+
+    async def create_card(
+        self,
+        card_id: str,
+        title: str,
+        *,
+        column: str,
+        rank: str,
+        created_by: str,
+        created_at: str = "2026-11-26T12:00:00Z",
+    ) -> None:
+        """Create a card with every schema field, in one transaction."""
+        await self.call(
+            "create_card",
+            card_id=card_id,
+            title=title,
+            column=column,
+            rank=rank,
+            created_by=created_by,
+            created_at=created_at,
+        )
+
+    async def set_title(self, card_id: str, title: str) -> str:
+        """Edit a card's Y.Text title to read `title` (minimal diff); return the result."""
+        return str((await self.call("set_title", card_id=card_id, title=title))["title"])
+
+    async def insert_title(self, card_id: str, index: int, text: str) -> str:
+        """Insert into a card's title at UTF-16 `index`; return the result."""
+        reply = await self.call("insert_title", card_id=card_id, index=index, text=text)
+        return str(reply["title"])
+
+    async def move_card(self, card_id: str, column: str, rank: str) -> None:
+        """Set a card's column and rank in one transaction."""
+        await self.call("move_card", card_id=card_id, column=column, rank=rank)
+
+    async def dump(self) -> dict[str, Any]:
+        """Return {json, update (bytes), state_vector (bytes), client_id}."""
+        reply = await self.call("dump")
+        reply["update"] = base64.b64decode(reply["update"])
+        reply["state_vector"] = base64.b64decode(reply["state_vector"])
+        return reply
+
+    async def projection(self) -> Projection:
+        """The Node document as crdt_model sees it (its full state applied to a pycrdt Doc)."""
+        return project(load_doc((await self.dump())["update"]))
+
+    async def card_ids(self) -> set[str]:
+        """The keys of the `cards` root."""
+        return set((await self.dump())["json"]["cards"])
+
+    async def state_vector(self) -> bytes:
+        """Y.encodeStateVector(doc)."""
+        return bytes((await self.dump())["state_vector"])
+
+    async def wait_covers(self, state_vector: bytes, within: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until this document holds everything `state_vector` names."""
+        await self.call(
+            "wait_covers",
+            within,
+            state_vector=base64.b64encode(state_vector).decode(),
+            timeout_ms=int(within * 1000),
+        )
+
+    async def wait_cards(self, ids: list[str], within: float = DEFAULT_TIMEOUT) -> None:
+        """Wait until every card in `ids` is in the document."""
+        await self.call("wait_cards", within, ids=ids, timeout_ms=int(within * 1000))
+
+    async def set_awareness(self, state: dict[str, Any] | None) -> None:
+        """awareness.setLocalState(state)."""
+        await self.call("set_awareness", state=state)
+
+    async def awareness_states(self) -> dict[int, Any]:
+        """Every awareness state this client knows, by client id."""
+        states = (await self.call("awareness"))["states"]
+        return {int(client): state for client, state in states.items()}
+
+    async def wait_awareness(
+        self,
+        client_id: int,
+        present: bool,
+        within: float = DEFAULT_TIMEOUT,
+        *,
+        state: dict[str, Any] | None = None,
+    ) -> dict[int, Any]:
+        """Wait until `client_id` is gone, or present (with exactly `state`, if given)."""
+        extra = {} if state is None else {"state": state}
+        reply = await self.call(
+            "wait_awareness",
+            within,
+            client_id=client_id,
+            present=present,
+            timeout_ms=int(within * 1000),
+            **extra,
+        )
+        return {int(client): state for client, state in reply["states"].items()}
+
+    async def wait_event(
+        self, event: str, within: float = DEFAULT_TIMEOUT, *, after: int = 0
+    ) -> dict[str, Any]:
+        """Return the first `event` message at index >= `after` in self.events, waiting for it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            for message in self.events[after:]:
+                if message["event"] == event:
+                    return message
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise NodeClientError(
+                    f"{self.name}: no {event!r} event within {within} s; events: "
+                    f"{self.events[after:]}\n{self.stderr_text()}"
+                )
+            self._event_seen.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event_seen.wait(), remaining)
+
+    # -- ending ------------------------------------------------------------------------------
+
+    async def kill(self) -> None:
+        """SIGKILL node: the socket drops with no close frame and no awareness farewell."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        await self._join()
+
+    async def close(self) -> None:
+        """Ask node to exit (provider.destroy()); kill it if it has not exited within 5 s."""
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            with contextlib.suppress(Exception):
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        await self._join()
+
+    async def _join(self) -> None:
+        for task in self._tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
