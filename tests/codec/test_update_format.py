@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -23,9 +24,9 @@ json_values = st.recursive(
 )
 
 
-def _doc_with(values: list[object], text: str) -> Doc:
+def _doc_with(values: list[object], text: str) -> Doc[Any]:
     # A fixed client id keeps the encoded length a function of the drawn values alone.
-    doc = Doc(client_id=7)
+    doc: Doc[Any] = Doc(client_id=7)
     root = doc.get("root", type=Map)
     with doc.transaction():
         root["text"] = Text(text)
@@ -57,7 +58,7 @@ def test_a_truncated_update_is_refused(values: list[object], data: st.DataObject
 
 @given(st.binary(max_size=200))
 def test_random_bytes_never_escape_as_anything_but_a_typed_error(data: bytes) -> None:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     try:
         apply_update(doc, data)
     except UpdateDecodeError:
@@ -90,7 +91,7 @@ def test_non_bytes_are_refused() -> None:
 
 def test_apply_under_an_origin_reaches_observers() -> None:
     source = _doc_with(["a"], "x")
-    target = Doc()
+    target: Doc[Any] = Doc()
     seen: list[object] = []
     # pycrdt drops an observer when its subscription object is garbage collected: keep it.
     _subscription = target.get("root", type=Map).observe(

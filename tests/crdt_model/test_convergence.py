@@ -263,7 +263,12 @@ def test_replicas_converge(data: st.DataObject, seed: int, causal: bool) -> None
     ids = [card.id for card in expected_view.cards]
     assert len(ids) == len(set(ids))
     known_columns = {column.id for column in expected_view.columns}
-    assert all(card.column_id in known_columns for card in expected_view.cards)
+    if known_columns:
+        # A card whose column was removed concurrently is shown in the first column.
+        assert all(card.column_id in known_columns for card in expected_view.cards)
+    else:
+        # Concurrent removals can delete every column: then no card has a column to show in.
+        assert all(card.column_id is None for card in expected_view.cards)
 
 
 @given(st.integers(0, 2**32), st.integers(2, 4))
