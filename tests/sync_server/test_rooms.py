@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -125,9 +126,11 @@ async def test_the_memory_budget_unloads_least_recently_used_idle_boards(
     rooms = Rooms(store, Metrics(), idle_unload_seconds=3600, memory_budget_bytes=10**9)
     loaded = [await rooms.acquire(board_id) for board_id in boards]
     size = loaded[0].estimated_bytes
+    # Recent times (monotonic clock), so that the idle-time rule unloads none of them.
+    now = time.monotonic()
     for index, room in enumerate(loaded):
-        room.last_active = 1000.0 + index
-    loaded[0].last_active = 2000.0  # most recently used
+        room.last_active = now + index
+    loaded[0].last_active = now + 100  # most recently used
     rooms.memory_budget_bytes = size * 2 + size // 2  # room for two
     await eventually(lambda: not any(r.busy for r in loaded))
     await rooms.sweep()
