@@ -21,7 +21,7 @@ from pycrdt import (
 )
 from websockets.asyncio.client import connect
 
-SYNC, STEP1, STEP2 = 0, 0, 1
+SYNC, STEP1, STEP2, UPDATE = 0, 0, 1, 2
 
 
 async def _cold_sync(url: str) -> dict[str, Any]:
@@ -39,6 +39,10 @@ async def _cold_sync(url: str) -> dict[str, Any]:
                 reply = handle_sync_message(message[1:], doc)
                 if reply is not None:
                     await ws.send(reply)
+            elif message[1] == UPDATE:
+                # Applied as y-websocket does, also before the step 2 (Taskly sends a cold
+                # board's stored tail first, then its snapshot as the step 2).
+                doc.apply_update(Decoder(message[2:]).read_message() or b"")
             elif message[1] == STEP2:
                 payload = Decoder(message[2:]).read_message() or b""
                 received = time.perf_counter()

@@ -176,7 +176,7 @@ async def sync_endpoint(websocket: WebSocket) -> None:
     try:
         if len(board_id) > MAX_BOARD_ID_CHARS or not board_id.isprintable():
             raise BoardNotFound(board_id[:MAX_BOARD_ID_CHARS])  # no such id can exist
-        room = await rooms.acquire(board_id)
+        room, presented_state = await rooms.acquire_sending(board_id, channel.send)
     except BoardNotFound as exc:
         code, reason = close_for(exc)
         await channel.close(code, reason)
@@ -192,6 +192,7 @@ async def sync_endpoint(websocket: WebSocket) -> None:
         board_id,
         max_queue_bytes=max(DEFAULT_MAX_QUEUE_BYTES, 2 * settings.max_message_bytes),
     )
+    conn.presented_state = presented_state
     room.join(conn)
     metrics: Metrics = state.metrics
     metrics.connections += 1

@@ -50,6 +50,10 @@ class Connection:
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
         self._wake = asyncio.Event()
+        # The state vector of what this connection was sent before it joined (the board's
+        # stored bytes, on a cold load; see rooms.py), or None: its sync step 1 is answered
+        # with what it lacks beyond both its own state vector and this one.
+        self.presented_state: bytes | None = None
         self.closing: tuple[int, str] | None = None
         self.closed = asyncio.Event()
         self._sender = asyncio.create_task(self._send_loop(), name=f"taskly-send-{self.id}")

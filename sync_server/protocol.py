@@ -188,6 +188,40 @@ def check_state_vector(data: bytes) -> None:
         raise MalformedMessage(f"bad state vector in sync step 1: {exc.reason}") from None
 
 
+def decode_state_vector(data: bytes) -> dict[int, int]:
+    """Return a Yjs state vector as {client id: clock}; raise MalformedMessage if malformed.
+
+    A client listed twice keeps its highest clock.
+    """
+    reader = _Reader(data)
+    clocks: dict[int, int] = {}
+    try:
+        for _ in range(reader.var_uint()):
+            client = reader.var_uint()
+            clock = reader.var_uint()
+            clocks[client] = max(clock, clocks.get(client, 0))
+        reader.expect_end("state vector")
+    except MalformedMessage as exc:
+        raise MalformedMessage(f"bad state vector: {exc.reason}") from None
+    return clocks
+
+
+def encode_state_vector(clocks: dict[int, int]) -> bytes:
+    """Return the Yjs state vector of {client id: clock} (clients in ascending order)."""
+    parts = [write_var_uint(len(clocks))]
+    for client in sorted(clocks):
+        parts += (write_var_uint(client), write_var_uint(clocks[client]))
+    return b"".join(parts)
+
+
+def merge_state_vectors(first: bytes, second: bytes) -> bytes:
+    """Return the state vector covering both: each client's highest clock of the two."""
+    merged = decode_state_vector(first)
+    for client, clock in decode_state_vector(second).items():
+        merged[client] = max(clock, merged.get(client, 0))
+    return encode_state_vector(merged)
+
+
 def decode_awareness_update(payload: bytes) -> tuple[AwarenessEntry, ...]:
     """Decode an awareness update; every state must be valid JSON (other clients parse it)."""
     reader = _Reader(payload)

@@ -11,10 +11,12 @@ queue for storing. The order of events for a document update is:
    on every other connection (never the sender).
 
 A client's sync step 1 is answered with a step 2 computed at once (so it holds only what
-was applied so far) and released when all of that is stored. Awareness messages are relayed
-to every connection of the room, the sender included: y-websocket clients close and reopen a
-connection that received nothing for 30 s, and a client alone in a room gets its own
-awareness renewals (every 15 s) back as the keep-alive, as with y-websocket's own server.
+was applied so far) and released when all of that is stored; a connection that was sent the
+board's stored bytes before it joined (rooms.py, cold load) gets only what lies beyond them.
+Awareness messages are relayed to every connection of the room, the sender included:
+y-websocket clients close and reopen a connection that received nothing for 30 s, and a
+client alone in a room gets its own awareness renewals (every 15 s) back as the keep-alive,
+as with y-websocket's own server.
 """
 
 from __future__ import annotations
@@ -143,6 +145,10 @@ class Room:
         # p.Ignored: other message types (auth, ...) are ignored.
 
     def _answer_step1(self, conn: Connection, state_vector: bytes) -> None:
+        if conn.presented_state is not None:
+            # The connection was sent the stored board before joining (a cold load): do
+            # not send it again. The client's state vector was checked by decode_message.
+            state_vector = p.merge_state_vectors(state_vector, conn.presented_state)
         try:
             diff = self.doc.get_update(state_vector)
         except _PROPAGATE:

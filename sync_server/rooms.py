@@ -7,6 +7,18 @@
   rows since the snapshot) and unloaded, but never while it has writes pending or failed, or
   card numbers to assign: it stays and is tried again on a later sweep. A join during the
   compaction keeps the room.
+- Cold load, early send: a connection that asks for a board that is not loaded yet (and whose
+  stored bytes reach PRESEND_MIN_BYTES) is sent those stored bytes as soon as the store has
+  read them, before the room applies them, so that the client's apply and ours run at the
+  same time: the tail rows merged into one update message, then the snapshot as a sync step
+  2 (a client keeps the tail pending until the snapshot arrives, so at "synced" it has the
+  whole stored board), then an empty awareness update whose send waits until the big frame
+  has left the process (the apply holds the event loop for a while). The loader waits for
+  those sends (at most PRESEND_WAIT_SECONDS), then applies. The connection remembers the
+  room's state vector right after that apply (`presented_state`): its sync step 1 is then
+  answered with only what lies beyond. Nothing unstored is sent early: these bytes come from
+  the store. One store.load serves the room and every early send; the bytes are referenced
+  only until sent.
 - Memory budget: each room's estimate is 20 bytes per encoded byte (loaded snapshot + tail +
   every update applied since) plus 16 KiB (see room.py for the measurements). When the sum
   exceeds the budget, idle rooms are unloaded least recently used first, without waiting for
@@ -18,16 +30,102 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
-from pycrdt import Doc
+from pycrdt import Doc, merge_updates
 
 from crdt_model import apply_update
-from storage import Store
+from storage import LoadedBoard, Store
+from sync_server import protocol as p
 from sync_server.metrics import Metrics
 from sync_server.room import Room
 
 log = logging.getLogger("taskly.sync")
+
+# Early sends pay off for big boards only; small ones keep the plain greeting order.
+PRESEND_MIN_BYTES: Final = 256 * 1024
+# How long the loader lets early sends leave the process before it applies (and blocks).
+PRESEND_WAIT_SECONDS: Final = 0.5
+_EMPTY_UPDATE: Final = b"\x00\x00"
+_EMPTY_AWARENESS: Final = p.encode_awareness(p.encode_awareness_update([]))
+_PROPAGATE: Final = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+class PreSend:
+    """One connection's early copy of a board's stored bytes (cold load; see above)."""
+
+    __slots__ = ("_loaded_state", "_send", "task")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._loaded_state: bytes | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, frames: list[bytes]) -> None:
+        """Start sending `frames` (referenced until sent)."""
+        self.task = asyncio.create_task(self._send_all(frames), name="taskly-presend")
+
+    async def _send_all(self, frames: list[bytes]) -> None:
+        while frames:
+            await self._send(frames.pop(0))
+        await self._send(_EMPTY_AWARENESS)  # waits until the frames above left the process
+
+    async def finish(self) -> None:
+        """Wait until the early send ended (sent, or failed with the connection)."""
+        if self.task is None:
+            return
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            if not self.task.cancelled():
+                raise  # we were cancelled, not the send
+        except Exception as exc:  # the connection went away: its reader sees it
+            log.debug("early send failed: %r", exc)
+
+    def cancel(self) -> None:
+        """Stop an unfinished early send."""
+        if self.task is not None:
+            self.task.cancel()
+
+    def loaded(self, state_vector: bytes) -> None:
+        """Record the room's state right after it applied the stored bytes."""
+        self._loaded_state = state_vector
+
+    @property
+    def state_vector(self) -> bytes | None:
+        """The state vector of what the client was sent in full, or None."""
+        task = self.task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return self._loaded_state
+
+
+class _Loading:
+    """A board being loaded: its room to be, and the early sends waiting for its bytes."""
+
+    __slots__ = ("presends", "room")
+
+    def __init__(self) -> None:
+        self.room: asyncio.Future[Room] = asyncio.get_running_loop().create_future()
+        self.presends: list[PreSend] | None = []  # None once the stored bytes went out
+
+
+def stored_frames(loaded: LoadedBoard) -> list[bytes]:
+    """Return the messages carrying a board's stored bytes: the tail merged, the snapshot.
+
+    The tail goes first as one update (a client keeps what it cannot integrate yet pending)
+    so that the sync step 2, which y-websocket takes as "synced", completes the board.
+    """
+    tail = [row.update for row in loaded.tail]
+    merged = merge_updates(*tail) if len(tail) > 1 else tail[0] if tail else None
+    if loaded.snapshot is None:
+        return [p.encode_sync_step2(merged if merged is not None else _EMPTY_UPDATE)]
+    frames = [] if merged is None else [p.encode_update(merged)]
+    frames.append(p.encode_sync_step2(loaded.snapshot))
+    return frames
 
 
 class Rooms:
@@ -46,7 +144,7 @@ class Rooms:
         self.idle_unload_seconds = idle_unload_seconds
         self.memory_budget_bytes = memory_budget_bytes
         self.rooms: dict[str, Room] = {}
-        self._loading: dict[str, asyncio.Future[Room]] = {}
+        self._loading: dict[str, _Loading] = {}
         self._sweep_wake = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self.unloads = 0
@@ -62,59 +160,109 @@ class Rooms:
 
         The caller must join the room before its next await, or the room may be unloaded.
         """
-        while True:
-            room = await self._acquire_once(board_id)
-            if self.rooms.get(board_id) is room:  # not evicted while a waiter resumed
-                return room
+        room, _ = await self.acquire_sending(board_id, None)
+        return room
 
-    async def _acquire_once(self, board_id: str) -> Room:
+    async def acquire_sending(self, board_id: str, send: Send | None) -> tuple[Room, bytes | None]:
+        """Like `acquire`; if the board is not loaded yet, send its stored bytes early.
+
+        The stored bytes go through `send` before the room applies them (see above); the
+        second value is then the state vector of what was sent in full, else None.
+        """
+        presend = PreSend(send) if send is not None else None
+        try:
+            while True:
+                room = await self._acquire_once(board_id, presend)
+                if presend is not None:
+                    await presend.finish()
+                if self.rooms.get(board_id) is room:  # not evicted while a waiter resumed
+                    return room, presend.state_vector if presend is not None else None
+        except BaseException:
+            if presend is not None:
+                presend.cancel()
+            raise
+
+    async def _acquire_once(self, board_id: str, presend: PreSend | None) -> Room:
         room = self.rooms.get(board_id)
         if room is not None:
             return room
-        pending = self._loading.get(board_id)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._loading[board_id] = pending
+        if presend is not None and presend.task is not None:
+            presend = None  # sent once already (the room was evicted meanwhile)
+        loading = self._loading.get(board_id)
+        if loading is None:
+            loading = _Loading()
+            self._loading[board_id] = loading
+            if presend is not None:
+                loading.presends = [presend]
             try:
-                room = await self._load(board_id)
+                room = await self._load(board_id, loading)
             except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()  # retrieved: waiters (if any) get it too
+                loading.room.set_exception(exc)
+                loading.room.exception()  # retrieved: waiters (if any) get it too
                 raise
             else:
                 self.rooms[board_id] = room
-                pending.set_result(room)
+                loading.room.set_result(room)
                 if self.total_bytes() > self.memory_budget_bytes:
                     self._sweep_wake.set()
                 return room
             finally:
                 del self._loading[board_id]
-        return await asyncio.shield(pending)
+        if presend is not None and loading.presends is not None:
+            loading.presends.append(presend)
+        return await asyncio.shield(loading.room)
 
-    async def _load(self, board_id: str) -> Room:
+    async def _load(self, board_id: str, loading: _Loading) -> Room:
         started = time.perf_counter()
         loaded = await self.store.load(board_id)
+        updates = loaded.updates()
+        loaded_bytes = sum(len(update) for update in updates)
+        presends, loading.presends = loading.presends or [], None
+        if presends and loaded_bytes >= PRESEND_MIN_BYTES:
+            await self._presend(board_id, loaded, presends)
+        else:
+            presends = []
+        tail_rows = len(loaded.tail)
+        del loaded
         doc: Doc[Any] = Doc()
-        loaded_bytes = 0
-        for update in loaded.updates():
+        for update in updates:
             apply_update(doc, update, checked=False)
-            loaded_bytes += len(update)
+        del updates
+        state = doc.get_state()  # what the early sends held: nothing else is applied yet
+        for presend in presends:
+            presend.loaded(state)
         room = Room(
             board_id,
             doc,
             self.store,
             self.metrics,
             loaded_bytes=loaded_bytes,
-            dirty=bool(loaded.tail),
+            dirty=bool(tail_rows),
         )
         log.info(
-            "board loaded board=%s bytes=%d tail=%d in %.3fs",
+            "board loaded board=%s bytes=%d tail=%d early sends=%d in %.3fs",
             board_id,
             loaded_bytes,
-            len(loaded.tail),
+            tail_rows,
+            len(presends),
             time.perf_counter() - started,
         )
         return room
+
+    async def _presend(self, board_id: str, loaded: LoadedBoard, presends: list[PreSend]) -> None:
+        """Send the stored bytes to the waiting connections; wait a while for them to leave."""
+        try:
+            frames = stored_frames(loaded)
+        except _PROPAGATE:
+            raise
+        except BaseException as exc:  # pycrdt panics are BaseExceptions
+            log.warning("no early send board=%s: merging the tail failed: %s", board_id, exc)
+            return
+        for presend in presends:
+            presend.start(list(frames))
+        del frames
+        tasks = [presend.task for presend in presends if presend.task is not None]
+        await asyncio.wait(tasks, timeout=PRESEND_WAIT_SECONDS)
 
     # -- unloading ---------------------------------------------------------------------------
 
