@@ -9,7 +9,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PACKAGES := crdt_model storage sync_server git_bridge clients
 
-.PHONY: serve test check lint pytest bench lock install clean
+.PHONY: serve test check lint pytest bench bench-sync lock install clean
 
 serve: $(PY_STAMP)
 	$(BIN)/taskly serve
@@ -19,13 +19,16 @@ test: $(PY_STAMP) $(NODE_STAMP) lint pytest
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(BIN)/mypy .  # packages (strict on crdt_model and storage), tests and bench
 
 pytest: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 bench: $(PY_STAMP)
 	$(BIN)/python bench/storage_bench.py
+
+bench-sync: $(PY_STAMP) $(NODE_STAMP)
+	$(BIN)/python bench/sync_bench.py
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
