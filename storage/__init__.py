@@ -4,6 +4,17 @@ Boards are stored as an append-only log of Yjs v1 updates plus a compacted snaps
 dated checkpoints keeping history beyond the log's retention window.
 """
 
+from storage._auth_protocol import AuthStore
+from storage._auth_records import (
+    ROLES,
+    AccessToken,
+    Member,
+    RefreshToken,
+    Role,
+    RotationResult,
+    RotationStatus,
+    User,
+)
 from storage._base import redact_url
 from storage._compaction import DEFAULT_RETENTION, STEPS
 from storage._factory import open_store
@@ -21,11 +32,16 @@ from storage._records import (
 from storage.errors import (
     BoardNotFound,
     Conflict,
+    InvalidRole,
     InvalidUpdate,
+    LastOwner,
+    MemberNotFound,
     MigrationError,
     NotFound,
     StorageError,
     StorageUnavailable,
+    TokenNotFound,
+    UserNotFound,
     WorkspaceNotFound,
 )
 from storage.memory import InMemoryStore
@@ -34,26 +50,40 @@ from storage.sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "ROLES",
     "STEPS",
+    "AccessToken",
+    "AuthStore",
     "Board",
     "BoardNotFound",
     "Checkpoint",
     "CompactionResult",
     "Conflict",
     "InMemoryStore",
+    "InvalidRole",
     "InvalidUpdate",
+    "LastOwner",
     "LoadedBoard",
+    "Member",
+    "MemberNotFound",
     "MigrationError",
     "NotFound",
     "OriginKind",
     "PostgresStore",
+    "RefreshToken",
+    "Role",
+    "RotationResult",
+    "RotationStatus",
     "SQLiteStore",
     "StepHook",
     "StorageError",
     "StorageUnavailable",
     "Store",
     "StoredUpdate",
+    "TokenNotFound",
     "UpdateOrigin",
+    "User",
+    "UserNotFound",
     "Workspace",
     "WorkspaceNotFound",
     "open_store",

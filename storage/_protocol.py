@@ -9,6 +9,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 from pycrdt import Doc
 
+from storage._auth_protocol import AuthStore
 from storage._records import (
     Board,
     CompactionResult,
@@ -23,8 +24,9 @@ StepHook = Callable[[str], None]
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Persistent home of workspaces, boards and each board's update log, snapshot and history.
+class Store(AuthStore, Protocol):
+    """Persistent home of workspaces, boards and each board's update log, snapshot and history,
+    and of users, tokens and workspace memberships (AuthStore).
 
     Every method raises only StorageError subclasses (driver errors are translated), except
     ValueError for a naive datetime argument.

@@ -27,12 +27,41 @@ class WorkspaceNotFound(NotFound):
         self.workspace_id = workspace_id
 
 
+class UserNotFound(NotFound):
+    """The user does not exist."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"user {key!r} does not exist")
+        self.key = key
+
+
+class TokenNotFound(NotFound):
+    """The access or refresh token does not exist."""
+
+
+class MemberNotFound(NotFound):
+    """The user is not a member of the workspace."""
+
+    def __init__(self, workspace_id: str, user_id: str) -> None:
+        super().__init__(f"user {user_id!r} is not a member of workspace {workspace_id!r}")
+        self.workspace_id = workspace_id
+        self.user_id = user_id
+
+
 class Conflict(StorageError):
     """A write clashed with existing data (duplicate id) or with a concurrent writer."""
 
 
 class InvalidUpdate(StorageError, ValueError):
     """Bytes offered for the update log are not acceptable (empty, or not bytes)."""
+
+
+class LastOwner(Conflict):
+    """The change would leave a workspace without an owner."""
+
+
+class InvalidRole(StorageError, ValueError):
+    """A role that is not one of owner, admin, member, viewer."""
 
 
 class StorageUnavailable(StorageError):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from storage._base import StoreBase, check_updates, new_id, resolve_time
 from storage._compaction import run_compaction, state_as_of
+from storage._memory_auth import MemoryAuthMixin
 from storage._protocol import StepHook
 from storage._records import (
     Board,
@@ -40,7 +41,7 @@ class _BoardData:
     watermark: int = 0
 
 
-class InMemoryStore(StoreBase):
+class InMemoryStore(MemoryAuthMixin, StoreBase):
     """Store held in memory; one asyncio.Lock makes every operation atomic."""
 
     def __init__(self, *, retention: timedelta | None = None) -> None:
@@ -49,6 +50,7 @@ class InMemoryStore(StoreBase):
         self._lock = asyncio.Lock()
         self._workspaces: dict[str, Workspace] = {}
         self._boards: dict[str, _BoardData] = {}
+        self._init_auth()
 
     async def _connect(self) -> None:
         """Mark the store open."""

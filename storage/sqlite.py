@@ -40,6 +40,7 @@ from storage._records import (
     UpdateOrigin,
     Workspace,
 )
+from storage._sqlite_auth import SQLiteAuthMixin
 from storage._time import as_utc, from_micros, to_micros
 from storage.errors import (
     BoardNotFound,
@@ -100,7 +101,7 @@ def _stored(row: sqlite3.Row | tuple[Any, ...]) -> StoredUpdate:
     )
 
 
-class SQLiteStore(StoreBase):
+class SQLiteStore(SQLiteAuthMixin, StoreBase):
     """Store on one SQLite file: WAL journal, synchronous=FULL, BEGIN IMMEDIATE writes."""
 
     def __init__(

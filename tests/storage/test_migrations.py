@@ -43,6 +43,13 @@ EXPECTED: dict[str, set[str]] = {
                       "head_sha", "ci", "approvals", "updated_at"},
     "card_pull_requests": {"board_id", "card_id", "repo", "number"},
     "projection_watermarks": {"board_id", "projected_seq", "updated_at"},
+    "users": {"id", "login", "login_key", "name", "email", "github_id", "github_login",
+              "github_token_encrypted", "is_local", "created_at", "updated_at"},
+    "access_tokens": {"id", "user_id", "name", "token_hash", "created_at", "expires_at",
+                      "revoked_at", "last_used_at"},
+    "refresh_tokens": {"id", "family_id", "user_id", "token_hash", "created_at", "expires_at",
+                       "used_at", "revoked_at"},
+    "workspace_members": {"workspace_id", "user_id", "role", "added_at"},
 }  # fmt: skip
 
 
