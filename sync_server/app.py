@@ -22,6 +22,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from storage import BoardNotFound, Store, open_store
+from sync_server.access.authenticator import accepted_subprotocol
+from sync_server.access.headers import http_middleware
 from sync_server.auth import Authenticator, Principal, authenticate
 from sync_server.channel import ChannelClosed, WebSocketChannel
 from sync_server.connection import DEFAULT_MAX_QUEUE_BYTES, Connection
@@ -93,6 +95,7 @@ def create_app(
             Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
+        middleware=http_middleware(settings.cors_origins),
         exception_handlers={HTTPException: _http_problem, Exception: _internal_problem},
     )
 
@@ -163,15 +166,16 @@ async def sync_endpoint(websocket: WebSocket) -> None:
     settings: Settings = state.settings
     board_id: str = websocket.path_params["board_id"]
     channel = WebSocketChannel(websocket)
+    subprotocol = accepted_subprotocol(websocket.scope)  # "bearer" or None; never the token
     try:
         principal: Principal = await state.authenticate(websocket.scope)
     except Exception as exc:
         code, reason = close_for(exc)
-        await websocket.accept()
+        await websocket.accept(subprotocol)
         await channel.close(code, reason)
         log.info("connection refused board=%s code=%d reason=%s", board_id, code, reason)
         return
-    await websocket.accept()
+    await websocket.accept(subprotocol)
     rooms: Rooms = state.rooms
     try:
         if len(board_id) > MAX_BOARD_ID_CHARS or not board_id.isprintable():

@@ -14,6 +14,7 @@ import msgspec
 from crdt_model import ModelError, new_board, new_id
 from storage import Board, StorageError, Store, UpdateOrigin, Workspace, open_store
 from sync_server.app import create_app
+from sync_server.cli_users import CommandError, add_commands, run_command
 from sync_server.server import BindError, bind_socket, run_server
 from sync_server.settings import Settings, load_settings
 
@@ -58,6 +59,7 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
     listing = board_commands.add_parser("list", help="list the boards")
     listing.add_argument("--json", action="store_true", help="print JSON")
     with_store_options(listing)
+    add_commands(commands, with_store_options)
     return parser
 
 
@@ -169,6 +171,8 @@ def _run(argv: Sequence[str] | None) -> int:
                 workspace = names.get(board.workspace_id, board.workspace_id)
                 print(f"{board.id}\t{board.card_prefix}\t{workspace}\t{board.name}")
         return 0
+    if args.command in ("user", "token"):
+        return run_command(args, lambda: _open(settings))
     raise CliError(f"unknown command {args.command!r}")
 
 
@@ -176,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `taskly` console script."""
     try:
         code = _run(argv)
-    except CliError as exc:
+    except (CliError, CommandError) as exc:
         print(f"taskly: {exc}", file=sys.stderr)
         code = 1
     except StorageError as exc:

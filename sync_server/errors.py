@@ -16,6 +16,8 @@ GOING_AWAY: Final = 1001
 INTERNAL_ERROR: Final = 1011
 TRY_AGAIN_LATER: Final = 1013
 MALFORMED: Final = 4400
+AUTH_REQUIRED: Final = 4401
+FORBIDDEN: Final = 4403
 NOT_FOUND: Final = 4404
 TOO_LARGE: Final = 4413
 UNSUPPORTED_FORMAT: Final = 4415
@@ -40,6 +42,20 @@ class MalformedMessage(SyncError):
 
     close_code = MALFORMED
     http_status = 400
+
+
+class AuthRequired(SyncError):
+    """No token, or one that is malformed, expired, revoked or not ours (never names the token)."""
+
+    close_code = AUTH_REQUIRED
+    http_status = 401
+
+
+class Forbidden(SyncError):
+    """A valid user who may not open this board (not a member of its workspace)."""
+
+    close_code = FORBIDDEN
+    http_status = 403
 
 
 class BoardUnknown(SyncError):

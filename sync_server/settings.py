@@ -35,6 +35,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Estimated memory of loaded boards above which idle boards are unloaded, LRU first.
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
     log_level: str = DEFAULT_LOG_LEVEL
+    # Browser origins (scheme://host[:port]) allowed cross-origin access; empty means none.
+    cors_origins: tuple[str, ...] = ()
+    # redis://… makes rate limits shared across server processes; unset means in-process.
+    redis_url: str | None = None
 
     @property
     def database_label(self) -> str:
@@ -62,6 +66,22 @@ def _number(env: Mapping[str, str], name: str, default: float, *, integer: bool)
     return value
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """Parse TASKLY_CORS_ORIGINS: comma-separated `scheme://host[:port]`, no wildcard, no path."""
+    origins = []
+    for item in raw.split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        scheme, sep, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest or "/" in rest or "*" in rest:
+            raise ValueError(
+                f"TASKLY_CORS_ORIGINS entries must look like https://host[:port], not {item!r}"
+            )
+        origins.append(origin)
+    return tuple(origins)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from `environ` (default: the process environment)."""
     env = os.environ if environ is None else environ
@@ -86,4 +106,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "TASKLY_MEMORY_BUDGET_MB", DEFAULT_MEMORY_BUDGET_MB, integer=False
         ),
         log_level=log_level,
+        cors_origins=_origins(env.get("TASKLY_CORS_ORIGINS", "")),
+        redis_url=env.get("TASKLY_REDIS_URL") or None,
     )

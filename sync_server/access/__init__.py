@@ -13,6 +13,13 @@ from .crypto import (
     TokenCipher,
     UnsupportedVersion,
 )
+from .headers import (
+    SecurityHeadersMiddleware,
+    content_security_policy,
+    cors_middleware,
+    http_middleware,
+    security_headers,
+)
 from .keys import decode_key_text, encode_key_text
 from .permissions import (
     ACTIONS,
@@ -27,6 +34,14 @@ from .permissions import (
     may_remove,
     render_matrix_markdown,
     render_role_rules_markdown,
+)
+from .ratelimit import (
+    Decision,
+    InProcessRateLimiter,
+    RateLimiter,
+    RateLimitMiddleware,
+    RedisRateLimiter,
+    rate_limiter,
 )
 from .tokens import (
     PAT_PREFIX,
@@ -80,4 +95,19 @@ __all__ = [
     "render_matrix_markdown",
     "render_role_rules_markdown",
     "token_matches",
+]
+
+# Rate limits and HTTP headers (sync_server/access/ratelimit.py, headers.py).
+__all__ += [
+    "Decision",
+    "InProcessRateLimiter",
+    "RateLimitMiddleware",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "SecurityHeadersMiddleware",
+    "content_security_policy",
+    "cors_middleware",
+    "http_middleware",
+    "rate_limiter",
+    "security_headers",
 ]
