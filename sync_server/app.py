@@ -24,7 +24,9 @@ from starlette.websockets import WebSocket
 from storage import BoardNotFound, Store, open_store
 from sync_server.access.authenticator import accepted_subprotocol
 from sync_server.access.headers import http_middleware
+from sync_server.access.tokens import TokenConfig
 from sync_server.auth import Authenticator, Principal, authenticate
+from sync_server.auth_api import auth_api_routes
 from sync_server.channel import ChannelClosed, WebSocketChannel
 from sync_server.connection import DEFAULT_MAX_QUEUE_BYTES, Connection
 from sync_server.errors import INTERNAL_ERROR, clip_reason, close_for
@@ -57,8 +59,13 @@ def create_app(
     *,
     store: Store | None = None,
     authenticator: Authenticator = authenticate,
+    tokens: TokenConfig | None = None,
 ) -> Starlette:
-    """Return the Taskly ASGI app; `store`, if given, is used as is (opened and closed by you)."""
+    """Return the Taskly ASGI app; `store`, if given, is used as is (opened and closed by you).
+
+    With `tokens`, the session (`/auth/refresh`, `/auth/logout`) and workspace (`/api/...`)
+    routes of `sync_server.auth_api` are mounted too; without, the app is unchanged.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -93,6 +100,7 @@ def create_app(
             Route("/livez", livez),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *(auth_api_routes(tokens) if tokens is not None else []),
         ],
         lifespan=lifespan,
         middleware=http_middleware(settings.cors_origins),
