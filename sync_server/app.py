@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket
 
 from storage import BoardNotFound, Store, open_store
 from sync_server.access.authenticator import accepted_subprotocol
-from sync_server.access.headers import http_middleware
+from sync_server.access.headers import http_middleware, security_headers
 from sync_server.access.tokens import TokenConfig
 from sync_server.auth import Authenticator, Principal, authenticate
 from sync_server.auth_api import auth_api_routes
@@ -131,7 +131,12 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 
 async def _internal_problem(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return problem(500, "Internal Server Error", "the server failed; see its log")
+    response = problem(500, "Internal Server Error", "the server failed; see its log")
+    # Starlette answers unhandled errors from its outermost middleware, outside the security
+    # headers middleware, so this response carries the headers itself.
+    for name, value in security_headers():
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
 async def livez(request: Request) -> Response:

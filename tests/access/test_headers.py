@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from storage import SQLiteStore
 from sync_server.access import SecurityHeadersMiddleware, content_security_policy
+from sync_server.app import create_app
 from sync_server.settings import load_settings
 from tests.sync_server.conftest import make_board, run_app
 from tests.sync_server.yclient import YClient
@@ -126,3 +127,21 @@ def test_cors_origins_setting() -> None:
     for bad in ("*", "https://*.example.com", "board.example.com", f"{GOOD}/app"):
         with pytest.raises(ValueError, match="TASKLY_CORS_ORIGINS"):
             load_settings({"TASKLY_CORS_ORIGINS": bad})
+
+
+async def test_an_unhandled_error_is_problem_json_with_the_security_headers(
+    store: SQLiteStore,
+) -> None:
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    app = create_app(load_settings({}), store=store)
+    app.add_route("/boom", boom)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://taskly.test") as client:
+        answer = await client.get("/boom")
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == 500
+    assert "a bug" not in answer.text  # internals stay in the log
+    assert_secured(answer)
