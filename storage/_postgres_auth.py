@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import psycopg
 
@@ -27,6 +27,7 @@ from storage._auth_records import (
     rotation_verdict,
 )
 from storage._base import new_id, resolve_time
+from storage._columns import REFRESH_COLS, TOKEN_COLS, USER_COLS
 from storage._records import Workspace
 from storage.errors import (
     Conflict,
@@ -39,17 +40,6 @@ from storage.errors import (
 
 Row = tuple[Any, ...]
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
-
-_USER_COLS: Final = (
-    "id, login, name, email, github_id, github_login, github_token_encrypted, is_local,"
-    " created_at, updated_at"
-)
-_TOKEN_COLS: Final = (
-    "id, user_id, name, token_hash, created_at, expires_at, revoked_at, last_used_at"
-)
-_REFRESH_COLS: Final = (
-    "id, family_id, user_id, token_hash, created_at, expires_at, used_at, revoked_at"
-)
 
 
 def _params(count: int) -> str:
@@ -155,7 +145,7 @@ class PostgresAuthMixin:
         if await _one(conn, "SELECT 1 FROM users WHERE login_key = %s", (key,)) is not None:
             raise Conflict(f"login {user.login!r} is taken")
         await conn.execute(
-            f"INSERT INTO users ({_USER_COLS}, login_key) VALUES ({_params(11)})",
+            f"INSERT INTO users ({USER_COLS}, login_key) VALUES ({_params(11)})",
             (user.id, user.login, user.name, user.email, user.github_id, user.github_login,
              user.github_token_encrypted, user.is_local, user.created_at,
              user.updated_at, key),
@@ -164,7 +154,7 @@ class PostgresAuthMixin:
     async def _user_where(self, column: str, value: object, label: str) -> User:
         """Return the user whose `column` equals `value`; raise UserNotFound(label)."""
         async with self._tx() as conn:
-            row = await _one(conn, f"SELECT {_USER_COLS} FROM users WHERE {column} = %s", (value,))
+            row = await _one(conn, f"SELECT {USER_COLS} FROM users WHERE {column} = %s", (value,))
         if row is None:
             raise UserNotFound(label)
         return _user(row)
@@ -218,7 +208,7 @@ class PostgresAuthMixin:
                 conn,
                 "UPDATE users SET github_login = %s, name = %s, email = %s,"
                 " github_token_encrypted = %s, updated_at = %s WHERE github_id = %s"
-                f" RETURNING {_USER_COLS}",
+                f" RETURNING {USER_COLS}",
                 (github_login, name, email, token_encrypted, (when), github_id),
             )
             if row is not None:
@@ -237,7 +227,7 @@ class PostgresAuthMixin:
     async def list_users(self) -> list[User]:
         """Return every user, oldest first."""
         async with self._tx() as conn:
-            rows = await _all(conn, f"SELECT {_USER_COLS} FROM users ORDER BY created_at, id")
+            rows = await _all(conn, f"SELECT {USER_COLS} FROM users ORDER BY created_at, id")
         return [_user(r) for r in rows]
 
     async def count_users(self) -> int:
@@ -266,7 +256,7 @@ class PostgresAuthMixin:
         async with self._tx() as conn:
             await _require_user(conn, user_id)
             await conn.execute(
-                f"INSERT INTO access_tokens ({_TOKEN_COLS}) VALUES ({_params(6)}, NULL, NULL)",
+                f"INSERT INTO access_tokens ({TOKEN_COLS}) VALUES ({_params(6)}, NULL, NULL)",
                 (token.id, user_id, name, token.token_hash, token.created_at,
                  token.expires_at),
             )  # fmt: skip
@@ -277,7 +267,7 @@ class PostgresAuthMixin:
         async with self._tx() as conn:
             row = await _one(
                 conn,
-                f"SELECT {_TOKEN_COLS} FROM access_tokens WHERE token_hash = %s",
+                f"SELECT {TOKEN_COLS} FROM access_tokens WHERE token_hash = %s",
                 (bytes(token_hash),),
             )
         if row is None:
@@ -289,7 +279,7 @@ class PostgresAuthMixin:
         async with self._tx() as conn:
             rows = await _all(
                 conn,
-                f"SELECT {_TOKEN_COLS} FROM access_tokens WHERE user_id = %s"
+                f"SELECT {TOKEN_COLS} FROM access_tokens WHERE user_id = %s"
                 " ORDER BY created_at, id",
                 (user_id,),
             )
@@ -301,7 +291,7 @@ class PostgresAuthMixin:
             row = await _one(
                 conn,
                 "UPDATE access_tokens SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s"
-                f" RETURNING {_TOKEN_COLS}",
+                f" RETURNING {TOKEN_COLS}",
                 (resolve_time(at), token_id),
             )
         if row is None:
@@ -345,7 +335,7 @@ class PostgresAuthMixin:
         async with self._tx() as conn:
             row = await _one(
                 conn,
-                f"SELECT {_REFRESH_COLS} FROM refresh_tokens WHERE token_hash = %s",
+                f"SELECT {REFRESH_COLS} FROM refresh_tokens WHERE token_hash = %s",
                 (bytes(token_hash),),
             )
         if row is None:
@@ -367,7 +357,7 @@ class PostgresAuthMixin:
         async with self._tx() as conn:
             row = await _one(
                 conn,
-                f"SELECT {_REFRESH_COLS} FROM refresh_tokens WHERE token_hash = %s FOR UPDATE",
+                f"SELECT {REFRESH_COLS} FROM refresh_tokens WHERE token_hash = %s FOR UPDATE",
                 (bytes(old_hash),),
             )
             if row is None:
@@ -482,7 +472,7 @@ async def _lock_workspace(conn: Conn, workspace_id: str) -> bool:
 
 async def _insert_refresh(conn: Conn, t: RefreshToken) -> None:
     await conn.execute(
-        f"INSERT INTO refresh_tokens ({_REFRESH_COLS}) VALUES ({_params(6)}, NULL, NULL)",
+        f"INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES ({_params(6)}, NULL, NULL)",
         (t.id, t.family_id, t.user_id, t.token_hash, t.created_at,
          t.expires_at),
     )  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -27,6 +27,7 @@ from storage._auth_records import (
     rotation_verdict,
 )
 from storage._base import new_id, resolve_time
+from storage._columns import REFRESH_COLS, TOKEN_COLS, USER_COLS
 from storage._records import Workspace
 from storage._time import from_micros, to_micros
 from storage.errors import (
@@ -40,17 +41,6 @@ from storage.errors import (
 
 Row = sqlite3.Row | tuple[Any, ...]
 Mode = Literal["IMMEDIATE", "DEFERRED"]
-
-_USER_COLS: Final = (
-    "id, login, name, email, github_id, github_login, github_token_encrypted, is_local,"
-    " created_at, updated_at"
-)
-_TOKEN_COLS: Final = (
-    "id, user_id, name, token_hash, created_at, expires_at, revoked_at, last_used_at"
-)
-_REFRESH_COLS: Final = (
-    "id, family_id, user_id, token_hash, created_at, expires_at, used_at, revoked_at"
-)
 
 
 def _time(value: int | None) -> datetime | None:
@@ -147,7 +137,7 @@ class SQLiteAuthMixin:
         if await _one(conn, "SELECT 1 FROM users WHERE login_key = ?", (key,)) is not None:
             raise Conflict(f"login {user.login!r} is taken")
         await conn.execute(
-            f"INSERT INTO users ({_USER_COLS}, login_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO users ({USER_COLS}, login_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (user.id, user.login, user.name, user.email, user.github_id, user.github_login,
              user.github_token_encrypted, int(user.is_local), to_micros(user.created_at),
              to_micros(user.updated_at), key),
@@ -156,7 +146,7 @@ class SQLiteAuthMixin:
     async def _user_where(self, column: str, value: object, label: str) -> User:
         """Return the user whose `column` equals `value`; raise UserNotFound(label)."""
         async with self._tx("DEFERRED") as conn:
-            row = await _one(conn, f"SELECT {_USER_COLS} FROM users WHERE {column} = ?", (value,))
+            row = await _one(conn, f"SELECT {USER_COLS} FROM users WHERE {column} = ?", (value,))
         if row is None:
             raise UserNotFound(label)
         return _user(row)
@@ -190,7 +180,7 @@ class SQLiteAuthMixin:
                 conn,
                 "UPDATE users SET github_login = ?, name = ?, email = ?,"
                 " github_token_encrypted = ?, updated_at = ? WHERE github_id = ?"
-                f" RETURNING {_USER_COLS}",
+                f" RETURNING {USER_COLS}",
                 (github_login, name, email, token_encrypted, to_micros(when), github_id),
             )
             if row is not None:
@@ -210,7 +200,7 @@ class SQLiteAuthMixin:
         """Return every user, oldest first."""
         async with self._tx("DEFERRED") as conn:
             rows = await conn.execute_fetchall(
-                f"SELECT {_USER_COLS} FROM users ORDER BY created_at, id"
+                f"SELECT {USER_COLS} FROM users ORDER BY created_at, id"
             )
         return [_user(r) for r in rows]
 
@@ -240,7 +230,7 @@ class SQLiteAuthMixin:
         async with self._tx("IMMEDIATE") as conn:
             await _require_user(conn, user_id)
             await conn.execute(
-                f"INSERT INTO access_tokens ({_TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+                f"INSERT INTO access_tokens ({TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
                 (token.id, user_id, name, token.token_hash, to_micros(token.created_at),
                  _micros(token.expires_at)),
             )  # fmt: skip
@@ -251,7 +241,7 @@ class SQLiteAuthMixin:
         async with self._tx("DEFERRED") as conn:
             row = await _one(
                 conn,
-                f"SELECT {_TOKEN_COLS} FROM access_tokens WHERE token_hash = ?",
+                f"SELECT {TOKEN_COLS} FROM access_tokens WHERE token_hash = ?",
                 (bytes(token_hash),),
             )
         if row is None:
@@ -262,8 +252,7 @@ class SQLiteAuthMixin:
         """Return a user's tokens, oldest first, revoked and expired ones included."""
         async with self._tx("DEFERRED") as conn:
             rows = await conn.execute_fetchall(
-                f"SELECT {_TOKEN_COLS} FROM access_tokens WHERE user_id = ?"
-                " ORDER BY created_at, id",
+                f"SELECT {TOKEN_COLS} FROM access_tokens WHERE user_id = ? ORDER BY created_at, id",
                 (user_id,),
             )
         return [_token(r) for r in rows]
@@ -274,7 +263,7 @@ class SQLiteAuthMixin:
             row = await _one(
                 conn,
                 "UPDATE access_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?"
-                f" RETURNING {_TOKEN_COLS}",
+                f" RETURNING {TOKEN_COLS}",
                 (to_micros(resolve_time(at)), token_id),
             )
         if row is None:
@@ -318,7 +307,7 @@ class SQLiteAuthMixin:
         async with self._tx("DEFERRED") as conn:
             row = await _one(
                 conn,
-                f"SELECT {_REFRESH_COLS} FROM refresh_tokens WHERE token_hash = ?",
+                f"SELECT {REFRESH_COLS} FROM refresh_tokens WHERE token_hash = ?",
                 (bytes(token_hash),),
             )
         if row is None:
@@ -340,7 +329,7 @@ class SQLiteAuthMixin:
         async with self._tx("IMMEDIATE") as conn:
             row = await _one(
                 conn,
-                f"SELECT {_REFRESH_COLS} FROM refresh_tokens WHERE token_hash = ?",
+                f"SELECT {REFRESH_COLS} FROM refresh_tokens WHERE token_hash = ?",
                 (bytes(old_hash),),
             )
             if row is None:
@@ -444,7 +433,7 @@ class SQLiteAuthMixin:
 
 async def _insert_refresh(conn: aiosqlite.Connection, t: RefreshToken) -> None:
     await conn.execute(
-        f"INSERT INTO refresh_tokens ({_REFRESH_COLS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+        f"INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
         (t.id, t.family_id, t.user_id, t.token_hash, to_micros(t.created_at),
          to_micros(t.expires_at)),
     )  # fmt: skip

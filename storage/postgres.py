@@ -25,6 +25,7 @@ import psycopg.errors
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from storage._base import StoreBase, check_updates, new_id, redact_url, resolve_time
+from storage._columns import BOARD_COLS, LOG_COLS
 from storage._compaction import run_compaction, state_as_of
 from storage._migrations import CREATE_TABLE, PG_LOCK_KEY, load_migrations, pending
 from storage._postgres_auth import PostgresAuthMixin
@@ -50,8 +51,6 @@ from storage.errors import (
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
-_BOARD_COLS: Final = "id, workspace_id, name, card_prefix, created_at, archived_at"
-_LOG_COLS: Final = "seq, data, created_at, origin_kind, origin_actor"
 _REPEATABLE_READ: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
 
 
@@ -286,7 +285,7 @@ class PostgresStore(PostgresAuthMixin, StoreBase):
         """Return a board; raise BoardNotFound."""
         async with self._tx() as conn:
             rows = await _fetchall(
-                conn, f"SELECT {_BOARD_COLS} FROM boards WHERE id = %s", (board_id,)
+                conn, f"SELECT {BOARD_COLS} FROM boards WHERE id = %s", (board_id,)
             )
         if not rows:
             raise BoardNotFound(board_id)
@@ -297,12 +296,12 @@ class PostgresStore(PostgresAuthMixin, StoreBase):
         async with self._tx() as conn:
             if workspace_id is None:
                 rows = await _fetchall(
-                    conn, f"SELECT {_BOARD_COLS} FROM boards ORDER BY created_at, id"
+                    conn, f"SELECT {BOARD_COLS} FROM boards ORDER BY created_at, id"
                 )
             else:
                 rows = await _fetchall(
                     conn,
-                    f"SELECT {_BOARD_COLS} FROM boards WHERE workspace_id = %s"
+                    f"SELECT {BOARD_COLS} FROM boards WHERE workspace_id = %s"
                     " ORDER BY created_at, id",
                     (workspace_id,),
                 )
@@ -352,7 +351,7 @@ class PostgresStore(PostgresAuthMixin, StoreBase):
             await _require_board(conn, board_id)
             rows = await _fetchall(
                 conn,
-                f"SELECT {_LOG_COLS} FROM board_updates WHERE board_id = %s AND seq > %s"
+                f"SELECT {LOG_COLS} FROM board_updates WHERE board_id = %s AND seq > %s"
                 " ORDER BY seq LIMIT %s",
                 (board_id, after_seq, limit),
             )
@@ -370,7 +369,7 @@ class PostgresStore(PostgresAuthMixin, StoreBase):
             snapshot, snapshot_seq = (bytes(snap[0][0]), int(snap[0][1])) if snap else (None, 0)
             rows = await _fetchall(
                 conn,
-                f"SELECT {_LOG_COLS} FROM board_updates WHERE board_id = %s AND seq > %s"
+                f"SELECT {LOG_COLS} FROM board_updates WHERE board_id = %s AND seq > %s"
                 " ORDER BY seq",
                 (board_id, snapshot_seq),
             )

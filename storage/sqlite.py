@@ -28,6 +28,7 @@ from typing import Any, Final, Literal
 import aiosqlite
 
 from storage._base import StoreBase, check_updates, new_id, resolve_time
+from storage._columns import BOARD_COLS, LOG_COLS
 from storage._compaction import run_compaction, state_as_of
 from storage._migrations import CREATE_TABLE, load_migrations, pending, split_sqlite_script
 from storage._protocol import StepHook
@@ -56,9 +57,6 @@ DB_FILENAME: Final = "taskly.db"
 # Result codes meaning "the database is there but cannot serve us right now".
 _UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL",
                 "SQLITE_READONLY", "SQLITE_NOTADB", "SQLITE_CORRUPT")  # fmt: skip
-
-_BOARD_COLS: Final = "id, workspace_id, name, card_prefix, created_at, archived_at"
-_LOG_COLS: Final = "seq, data, created_at, origin_kind, origin_actor"
 
 
 @contextmanager
@@ -286,7 +284,7 @@ class SQLiteStore(SQLiteAuthMixin, StoreBase):
         async with self._tx("DEFERRED") as conn:
             rows = list(
                 await conn.execute_fetchall(
-                    f"SELECT {_BOARD_COLS} FROM boards WHERE id = ?", (board_id,)
+                    f"SELECT {BOARD_COLS} FROM boards WHERE id = ?", (board_id,)
                 )
             )
         if not rows:
@@ -298,11 +296,11 @@ class SQLiteStore(SQLiteAuthMixin, StoreBase):
         async with self._tx("DEFERRED") as conn:
             if workspace_id is None:
                 rows = await conn.execute_fetchall(
-                    f"SELECT {_BOARD_COLS} FROM boards ORDER BY created_at, id"
+                    f"SELECT {BOARD_COLS} FROM boards ORDER BY created_at, id"
                 )
             else:
                 rows = await conn.execute_fetchall(
-                    f"SELECT {_BOARD_COLS} FROM boards WHERE workspace_id = ?"
+                    f"SELECT {BOARD_COLS} FROM boards WHERE workspace_id = ?"
                     " ORDER BY created_at, id",
                     (workspace_id,),
                 )
@@ -359,7 +357,7 @@ class SQLiteStore(SQLiteAuthMixin, StoreBase):
         async with self._tx("DEFERRED") as conn:
             await self._require_board(conn, board_id)
             rows = await conn.execute_fetchall(
-                f"SELECT {_LOG_COLS} FROM board_updates WHERE board_id = ? AND seq > ?"
+                f"SELECT {LOG_COLS} FROM board_updates WHERE board_id = ? AND seq > ?"
                 " ORDER BY seq LIMIT ?",
                 (board_id, after_seq, -1 if limit is None else limit),
             )
@@ -377,8 +375,7 @@ class SQLiteStore(SQLiteAuthMixin, StoreBase):
             )
             snapshot, snapshot_seq = (bytes(snap[0][0]), int(snap[0][1])) if snap else (None, 0)
             rows = await conn.execute_fetchall(
-                f"SELECT {_LOG_COLS} FROM board_updates WHERE board_id = ? AND seq > ?"
-                " ORDER BY seq",
+                f"SELECT {LOG_COLS} FROM board_updates WHERE board_id = ? AND seq > ? ORDER BY seq",
                 (board_id, snapshot_seq),
             )
         return LoadedBoard(
