@@ -3,6 +3,9 @@
 Taskly (`taskly serve`), pycrdt-websocket's stock ASGIServer on uvicorn
 (bench/baselines/pycrdt_ws_server.py) and the Node reference server @y/websocket-server
 0.1.1. Each prints one line when it accepts connections; we read the real port from it.
+Taskly requires a token on every connection: its Server carries one (a personal access token
+made before the start, see _taskly_store.provision_token) and its URLs pass it as `?token=`;
+the baselines take none.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -70,10 +74,13 @@ class Server:
     port: int
     log_path: Path
     data_dir: Path | None = None
+    token: str | None = field(default=None, repr=False)
     _drain: threading.Thread | None = field(default=None, repr=False)
 
     def url(self, room: str) -> str:
-        return URL_TEMPLATES[self.kind].format(host=self.host, port=self.port, room=room)
+        """The room's WebSocket URL, with `?token=` when the server needs one."""
+        url = URL_TEMPLATES[self.kind].format(host=self.host, port=self.port, room=room)
+        return url if self.token is None else f"{url}?token={quote(self.token, safe='')}"
 
     def pids(self) -> list[int]:
         """The server process and its descendants."""
@@ -173,9 +180,13 @@ def start_server(
     cpus: set[int] | None,
     data_dir: Path | None = None,
     env: dict[str, str] | None = None,
+    token: str | None = None,
     timeout: float = 60.0,
 ) -> Server:
-    """Start `kind` and wait for its listening line; raise ServerFailed with its output."""
+    """Start `kind` and wait for its listening line; raise ServerFailed with its output.
+
+    `token` is what its clients present (Taskly's: see _taskly_store.provision_token).
+    """
     argv, extra_env = _command(kind, data_dir)
     log_path = log_dir / f"{kind}-{time.strftime('%H%M%S')}-{os.getpid()}.log"
     log = log_path.open("w")
@@ -191,7 +202,7 @@ def start_server(
     )
     assert proc.stdout is not None
     host, port = _await_listening(" ".join(argv), proc, proc.stdout, log, timeout)
-    server = Server(kind, proc, host, port, log_path, data_dir)
+    server = Server(kind, proc, host, port, log_path, data_dir, token)
     # Keep reading stdout so a chatty server never blocks on a full pipe.
     server._drain = threading.Thread(target=_copy, args=(proc.stdout, log), daemon=True)
     server._drain.start()

@@ -3,7 +3,8 @@
 W1/W2 boards are made with `taskly board create` (the real command). The 1,000 W3 boards
 and the W4 board go in through the storage API, the way `board create` stores a board
 (record + its first document as update 1, origin `server`): a thousand CLI processes would
-take minutes, and W4 needs a long history written row by row and then compacted.
+take minutes, and W4 needs a long history written row by row and then compacted. The clients'
+user and token are made with the real commands too (`provision_token`), before the start.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from pycrdt import Map
 from crdt_model import new_board
 from storage import UpdateOrigin, open_store
 
+BENCH_USER = "bench"
+W1_W2_WORKSPACE = "Default"  # where `taskly board create` puts a board
+W3_WORKSPACE = "bench-w3"
+W4_WORKSPACE = "bench-w4"
 
-def cli_create_board(data_dir: Path, name: str) -> str:
-    """`taskly board create NAME`: prints the new board's id alone on stdout."""
+
+def _cli(data_dir: Path, *args: str) -> str:
+    """Run `taskly ARGS --data-dir DATA_DIR`; return its stdout; raise if it fails."""
     done = subprocess.run(
-        [*_servers.TASKLY_CMD, "board", "create", name, "--data-dir", str(data_dir)],
+        [*_servers.TASKLY_CMD, *args, "--data-dir", str(data_dir)],
         cwd=_servers.ROOT,
         capture_output=True,
         text=True,
@@ -33,13 +39,31 @@ def cli_create_board(data_dir: Path, name: str) -> str:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"taskly board create failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout.strip()
+        raise RuntimeError(f"taskly {args[0]} {args[1]} failed ({done.returncode}): {done.stderr}")
+    return done.stdout
+
+
+def cli_create_board(data_dir: Path, name: str) -> str:
+    """`taskly board create NAME`: prints the new board's id alone on stdout."""
+    return _cli(data_dir, "board", "create", name).strip()
+
+
+def provision_token(data_dir: Path, workspaces: list[str]) -> str:
+    """Make the benchmark's user, an owner of `workspaces`, and return a new PAT of theirs.
+
+    `taskly user create bench --workspace W --role owner`, `taskly user add` for the other
+    workspaces, then `taskly token create --user bench`; run before the server starts.
+    """
+    first, *others = workspaces or [W1_W2_WORKSPACE]
+    _cli(data_dir, "user", "create", BENCH_USER, "--workspace", first, "--role", "owner")
+    for workspace in others:
+        _cli(data_dir, "user", "add", BENCH_USER, "--workspace", workspace, "--role", "owner")
+    return _cli(data_dir, "token", "create", "--user", BENCH_USER).strip()
 
 
 async def _create_small_boards(data_dir: Path, count: int) -> list[str]:
     async with open_store(database_url=None, data_dir=data_dir) as store:
-        workspace = await store.create_workspace("bench-w3")
+        workspace = await store.create_workspace(W3_WORKSPACE)
         ids = []
         for i in range(count):
             board = await store.create_board(workspace.id, f"w3 board {i}", "TSK")
@@ -66,7 +90,7 @@ class StoredW4:
 async def _store_w4(data_dir: Path, history: BoardHistory) -> StoredW4:
     origin = UpdateOrigin("import", "bench")
     async with open_store(database_url=None, data_dir=data_dir) as store:
-        workspace = await store.create_workspace("bench-w4")
+        workspace = await store.create_workspace(W4_WORKSPACE)
         board = await store.create_board(workspace.id, "w4 board", "TSK")
         for start in range(0, len(history.before_compaction), 500):
             chunk = history.before_compaction[start : start + 500]

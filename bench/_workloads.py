@@ -14,12 +14,16 @@ from _interference import Interference
 from _loadgen import LoadGen
 from _servers import TASKLY, Server, start_server
 from _taskly_store import (
+    W1_W2_WORKSPACE,
+    W3_WORKSPACE,
+    W4_WORKSPACE,
     StoredW4,
     check_small_boards,
     check_stored,
     cli_create_board,
     create_small_boards,
     decode_state_vector,
+    provision_token,
     store_w4,
 )
 from _w4board import BoardHistory
@@ -88,13 +92,21 @@ def _taskly_env(plan: Plan) -> dict[str, str]:
     return {"TASKLY_IDLE_UNLOAD_SECONDS": str(plan.idle_unload_s), "TASKLY_LOG_LEVEL": "warning"}
 
 
-def _start(kind: str, ctx: Context, data_dir: Path | None) -> Server:
+def _start(
+    kind: str, ctx: Context, data_dir: Path | None, workspaces: list[str] | None = None
+) -> Server:
+    """Start `kind`; Taskly with a user owning `workspaces` and their token (made first)."""
+    token = None
+    if kind == TASKLY:
+        assert data_dir is not None and workspaces is not None
+        token = provision_token(data_dir, workspaces)
     return start_server(
         kind,
         ctx.work_dir,
         cpus=ctx.server_cpus,
         data_dir=data_dir,
         env=_taskly_env(ctx.plan) if kind == TASKLY else None,
+        token=token,
     )
 
 
@@ -113,7 +125,7 @@ def run_w1_w2(kind: str, ctx: Context) -> dict[str, Any]:
     else:
         rooms = {name: f"{name}-{int(time.time())}" for name in names}
     out: dict[str, Any] = {}
-    server = _start(kind, ctx, data_dir)
+    server = _start(kind, ctx, data_dir, [W1_W2_WORKSPACE])
     try:
         if "w1" in ctx.workloads:
             out["w1"] = {}
@@ -201,13 +213,16 @@ def run_w3_w4(kind: str, ctx: Context) -> dict[str, Any]:
     data_dir = ctx.work_dir / f"{kind}-w3w4" if kind == TASKLY else None
     w3_rooms = [f"w3-{i}" for i in range(plan.w3_boards)]
     stored_w4 = None
+    workspaces = []
     if data_dir is not None:
         if "w3" in ctx.workloads:
             w3_rooms = create_small_boards(data_dir, plan.w3_boards)
+            workspaces.append(W3_WORKSPACE)
         if "w4" in ctx.workloads:
             assert ctx.history is not None
             stored_w4 = store_w4(data_dir, ctx.history)
-    server = _start(kind, ctx, data_dir)
+            workspaces.append(W4_WORKSPACE)
+    server = _start(kind, ctx, data_dir, workspaces)
     try:
         if "w3" in ctx.workloads:
             out["w3"] = _w3_round(server, ctx, w3_rooms)

@@ -4,24 +4,48 @@
 //   node examples/board.mjs add BOARD_ID "Card title"      # add a card to the first column
 //   node examples/board.mjs move BOARD_ID TSK-1 "Doing"     # move a card to a column by name
 //
-// TASKLY_SYNC_URL overrides the server (default ws://127.0.0.1:8000/sync). Any Yjs client that
-// follows board-schema.md can do the same: this one is ~100 lines of plain Yjs.
+// The server wants a token: TASKLY_TOKEN or --token TOKEN (a personal access token from
+// `taskly token create --user NAME`); it goes where a browser app puts it, y-websocket's
+// `params` (?token=...). TASKLY_SYNC_URL overrides the server (default
+// ws://127.0.0.1:8000/sync). Any Yjs client that follows board-schema.md can do the same:
+// this one is ~120 lines of plain Yjs.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 import { randomUUID } from 'node:crypto'
 
-const [command, boardId, ...rest] = process.argv.slice(2)
-const usage = 'usage: node examples/board.mjs watch|add|move BOARD_ID [ARGS]'
-if (!['watch', 'add', 'move'].includes(command) || !boardId) {
+const usage = 'usage: node examples/board.mjs [--token TOKEN] watch|add|move BOARD_ID [ARGS]'
+const args = []
+let token = process.env.TASKLY_TOKEN || null
+for (let i = 2; i < process.argv.length; i++) {
+  const arg = process.argv[i]
+  if (arg === '--token') token = process.argv[++i]
+  else if (arg.startsWith('--token=')) token = arg.slice('--token='.length)
+  else args.push(arg)
+}
+const [command, boardId, ...rest] = args
+if (!['watch', 'add', 'move'].includes(command) || !boardId || token === undefined) {
   console.error(usage)
   process.exit(2)
 }
 const url = process.env.TASKLY_SYNC_URL ?? 'ws://127.0.0.1:8000/sync'
 const doc = new Y.Doc()
-const provider = new WebsocketProvider(url, boardId, doc, { WebSocketPolyfill: WebSocket, disableBc: true })
+const provider = new WebsocketProvider(url, boardId, doc, {
+  WebSocketPolyfill: WebSocket,
+  disableBc: true,
+  params: token ? { token } : {}
+})
+// y-websocket stops reconnecting on 4400-4499 and says why: one line, then exit.
+const HINTS = {
+  4401: token
+    ? 'make a new token: taskly token create --user NAME'
+    : 'set TASKLY_TOKEN or pass --token (taskly token create --user NAME prints one)',
+  4403: 'an owner or admin can add you: taskly user add NAME --workspace W',
+  4404: 'taskly board list shows the boards'
+}
 provider.on('closed', ({ code, reason }) => {
-  console.error(`server refused the connection: ${code} ${reason}`)
+  const why = reason ? `: ${reason}` : ''
+  console.error(`board.mjs: the server refused the connection (${code}${why})${HINTS[code] ? ' - ' + HINTS[code] : ''}`)
   process.exit(1)
 })
 

@@ -26,6 +26,10 @@ class AuthStore(Protocol):
         """Delete a workspace with its boards and memberships; raise WorkspaceNotFound."""
         ...
 
+    async def list_unowned_workspaces(self) -> list[Workspace]:
+        """Return the workspaces that have no member at all, oldest first."""
+        ...
+
     # -- users -----------------------------------------------------------------------------
 
     async def create_user(
@@ -143,6 +147,10 @@ class AuthStore(Protocol):
         """Revoke every live refresh token of a user (not their PATs); return the count."""
         ...
 
+    async def is_refresh_family_active(self, family_id: str) -> bool:
+        """Return True while at least one token of the family is not revoked."""
+        ...
+
     # -- workspace members -----------------------------------------------------------------
 
     async def add_member(
@@ -169,4 +177,12 @@ class AuthStore(Protocol):
 
     async def list_user_workspaces(self, user_id: str) -> list[tuple[Workspace, Role]]:
         """Return the workspaces the user belongs to with their role, oldest first."""
+        ...
+
+    # -- access changes --------------------------------------------------------------------
+
+    # Bumped by the database itself (triggers, migration 0003), so changes made by another
+    # process or server on the same database count too. Compare values; the step is arbitrary.
+    async def access_epoch(self) -> int:
+        """Return a counter that grows whenever memberships, token or session revocations change."""
         ...

@@ -132,10 +132,19 @@ class StoreBase(abc.ABC):
 
 
 def redact_url(url: str) -> str:
-    """Return a database URL without its password, fit for logs and messages."""
+    """Return a database or Redis URL without its password, fit for logs and messages."""
     scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at:
+    if not sep:
         return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}@{host}"
+    location, question, query = rest.partition("?")
+    credentials, at, host = location.rpartition("@")
+    if at:
+        location = f"{credentials.split(':', 1)[0]}@{host}"
+    if question:
+        # libpq also takes the password as a query parameter: postgresql://h/db?password=...
+        params = [
+            "password=***" if item.split("=", 1)[0].lower() == "password" else item
+            for item in query.split("&")
+        ]
+        return f"{scheme}{sep}{location}?{'&'.join(params)}"
+    return f"{scheme}{sep}{location}"

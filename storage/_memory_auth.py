@@ -1,6 +1,8 @@
 """InMemoryStore's half of AuthStore: users, tokens, refresh families, members (a mixin).
 
 No method awaits between its reads and writes, so each one is atomic on the event loop.
+The access epoch is bumped by the methods that make the changes the SQL triggers of migration
+0003 count (the database backends bump it in the database, for every writer).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class MemoryAuthMixin:
         self._tokens: dict[str, AccessToken] = {}
         self._refresh: dict[str, RefreshToken] = {}
         self._members: dict[tuple[str, str], Member] = {}
+        self._access_epoch = 0
+
+    def _bump_access_epoch(self, changes: int = 1) -> None:
+        """Count `changes` access changes (one per row, as the SQL triggers do)."""
+        self._access_epoch += changes
 
     # -- workspaces ------------------------------------------------------------------------
 
@@ -69,8 +76,17 @@ class MemoryAuthMixin:
             b for b, d in self._boards.items() if d.board.workspace_id == workspace_id
         ]:
             del self._boards[board_id]
-        for key in [k for k in self._members if k[0] == workspace_id]:
+        doomed = [k for k in self._members if k[0] == workspace_id]
+        for key in doomed:
             del self._members[key]
+        self._bump_access_epoch(1 + len(doomed))
+
+    async def list_unowned_workspaces(self) -> list[Workspace]:
+        """Return the workspaces that have no member at all, oldest first."""
+        self._check_open()
+        owned = {workspace_id for workspace_id, _ in self._members}
+        unowned = [w for w in self._workspaces.values() if w.id not in owned]
+        return sorted(unowned, key=lambda w: (w.created_at, w.id))
 
     def _workspace(self, workspace_id: str) -> Workspace:
         self._check_open()
@@ -236,6 +252,7 @@ class MemoryAuthMixin:
         token = self._token(token_id)
         if token.revoked_at is None:
             self._tokens[token_id] = token = _replace(token, revoked_at=when)
+            self._bump_access_epoch()
         return token
 
     async def touch_token(self, token_id: str, at: datetime | None = None) -> None:
@@ -306,6 +323,7 @@ class MemoryAuthMixin:
         doomed = [t for t in self._refresh.values() if pick(t) and t.revoked_at is None]
         for token in doomed:
             self._refresh[token.id] = _replace(token, revoked_at=at)
+        self._bump_access_epoch(len(doomed))
         return len(doomed)
 
     async def revoke_refresh_family(self, family_id: str, *, at: datetime | None = None) -> int:
@@ -320,6 +338,13 @@ class MemoryAuthMixin:
         self._check_open()
         return self._revoke_where(lambda t: t.user_id == user_id, when)
 
+    async def is_refresh_family_active(self, family_id: str) -> bool:
+        """Return True while at least one token of the family is not revoked."""
+        self._check_open()
+        return any(
+            t.family_id == family_id and t.revoked_at is None for t in self._refresh.values()
+        )
+
     # -- workspace members -----------------------------------------------------------------
 
     async def add_member(
@@ -332,6 +357,7 @@ class MemoryAuthMixin:
         if (workspace_id, user_id) in self._members:
             raise Conflict(f"user {user_id!r} is already a member of {workspace_id!r}")
         self._members[workspace_id, user_id] = member
+        self._bump_access_epoch()
         return member
 
     def _guard_last_owner(self, workspace_id: str, user_id: str, new_role: Role | None) -> Member:
@@ -350,12 +376,14 @@ class MemoryAuthMixin:
         new_role = check_role(role)
         member = self._guard_last_owner(workspace_id, user_id, new_role)
         self._members[workspace_id, user_id] = changed = _replace(member, role=new_role)
+        self._bump_access_epoch()
         return changed
 
     async def remove_member(self, workspace_id: str, user_id: str) -> None:
         """Remove a member; raise MemberNotFound, or LastOwner for the last owner."""
         self._guard_last_owner(workspace_id, user_id, None)
         del self._members[workspace_id, user_id]
+        self._bump_access_epoch()
 
     async def get_member_role(self, workspace_id: str, user_id: str) -> Role | None:
         """Return the user's role in the workspace, or None if not a member."""
@@ -378,6 +406,13 @@ class MemoryAuthMixin:
             if m.user_id == user_id
         ]
         return sorted(found, key=lambda p: (p[0].created_at, p[0].id))
+
+    # -- access changes --------------------------------------------------------------------
+
+    async def access_epoch(self) -> int:
+        """Return a counter that grows whenever memberships, token or session revocations change."""
+        self._check_open()
+        return self._access_epoch
 
 
 def _replace(record: _S, **changes: Any) -> _S:

@@ -33,6 +33,7 @@ from storage.errors import (
     Conflict,
     LastOwner,
     MemberNotFound,
+    StorageError,
     TokenNotFound,
     UserNotFound,
     WorkspaceNotFound,
@@ -119,6 +120,17 @@ class PostgresAuthMixin:
             cur = await conn.execute("DELETE FROM workspaces WHERE id = %s", (workspace_id,))
             if cur.rowcount == 0:
                 raise WorkspaceNotFound(workspace_id)
+
+    async def list_unowned_workspaces(self) -> list[Workspace]:
+        """Return the workspaces that have no member at all, oldest first."""
+        async with self._tx() as conn:
+            rows = await _all(
+                conn,
+                "SELECT id, name, created_at FROM workspaces w WHERE NOT EXISTS"
+                " (SELECT 1 FROM workspace_members m WHERE m.workspace_id = w.id)"
+                " ORDER BY created_at, id",
+            )
+        return [Workspace(r[0], r[1], _utc(r[2])) for r in rows]
 
     # -- users -----------------------------------------------------------------------------
 
@@ -390,6 +402,16 @@ class PostgresAuthMixin:
             )
             return cur.rowcount
 
+    async def is_refresh_family_active(self, family_id: str) -> bool:
+        """Return True while at least one token of the family is not revoked."""
+        async with self._tx() as conn:
+            row = await _one(
+                conn,
+                "SELECT 1 FROM refresh_tokens WHERE family_id = %s AND revoked_at IS NULL LIMIT 1",
+                (family_id,),
+            )
+        return row is not None
+
     # -- workspace members -----------------------------------------------------------------
 
     async def add_member(
@@ -460,6 +482,16 @@ class PostgresAuthMixin:
                 (user_id,),
             )
         return [(Workspace(r[0], r[1], _utc(r[2])), r[3]) for r in rows]
+
+    # -- access changes --------------------------------------------------------------------
+
+    async def access_epoch(self) -> int:
+        """Return a counter that grows whenever memberships, token or session revocations change."""
+        async with self._tx() as conn:
+            row = await _one(conn, "SELECT epoch FROM access_epoch", ())
+        if row is None:  # the migration inserts the row; only a hand-edited database lacks it
+            raise StorageError("the access_epoch row is missing")
+        return int(row[0])
 
 
 async def _lock_workspace(conn: Conn, workspace_id: str) -> bool:

@@ -34,6 +34,7 @@ from storage.errors import (
     Conflict,
     LastOwner,
     MemberNotFound,
+    StorageError,
     TokenNotFound,
     UserNotFound,
     WorkspaceNotFound,
@@ -111,6 +112,16 @@ class SQLiteAuthMixin:
             async with conn.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,)) as c:
                 if c.rowcount == 0:
                     raise WorkspaceNotFound(workspace_id)
+
+    async def list_unowned_workspaces(self) -> list[Workspace]:
+        """Return the workspaces that have no member at all, oldest first."""
+        async with self._tx("DEFERRED") as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT id, name, created_at FROM workspaces w WHERE NOT EXISTS"
+                " (SELECT 1 FROM workspace_members m WHERE m.workspace_id = w.id)"
+                " ORDER BY created_at, id"
+            )
+        return [Workspace(r[0], r[1], from_micros(r[2])) for r in rows]
 
     # -- users -----------------------------------------------------------------------------
 
@@ -361,6 +372,16 @@ class SQLiteAuthMixin:
             ) as cur:
                 return int(cur.rowcount)
 
+    async def is_refresh_family_active(self, family_id: str) -> bool:
+        """Return True while at least one token of the family is not revoked."""
+        async with self._tx("DEFERRED") as conn:
+            row = await _one(
+                conn,
+                "SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NULL LIMIT 1",
+                (family_id,),
+            )
+        return row is not None
+
     # -- workspace members -----------------------------------------------------------------
 
     async def add_member(
@@ -429,6 +450,16 @@ class SQLiteAuthMixin:
                 (user_id,),
             )
         return [(Workspace(r[0], r[1], from_micros(r[2])), r[3]) for r in rows]
+
+    # -- access changes --------------------------------------------------------------------
+
+    async def access_epoch(self) -> int:
+        """Return a counter that grows whenever memberships, token or session revocations change."""
+        async with self._tx("DEFERRED") as conn:
+            row = await _one(conn, "SELECT epoch FROM access_epoch", ())
+        if row is None:  # the migration inserts the row; only a hand-edited database lacks it
+            raise StorageError("the access_epoch row is missing")
+        return int(row[0])
 
 
 async def _insert_refresh(conn: aiosqlite.Connection, t: RefreshToken) -> None:

@@ -8,6 +8,8 @@ authenticator. HTTP errors are RFC 7807 problem JSON.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,24 +18,32 @@ from typing import TypedDict
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from storage import BoardNotFound, Store, open_store
 from sync_server.access.authenticator import accepted_subprotocol
+from sync_server.access.crypto import EncryptionConfig
 from sync_server.access.headers import http_middleware, security_headers
-from sync_server.access.tokens import TokenConfig
+from sync_server.access.ratelimit import RateLimiter, RateLimitMiddleware
+from sync_server.access.tokens import AccessTokens, TokenConfig
+from sync_server.access.watcher import AccessWatcher
 from sync_server.auth import Authenticator, Principal, authenticate
 from sync_server.auth_api import auth_api_routes
 from sync_server.channel import ChannelClosed, WebSocketChannel
 from sync_server.connection import DEFAULT_MAX_QUEUE_BYTES, Connection
 from sync_server.errors import INTERNAL_ERROR, clip_reason, close_for
+from sync_server.github_oauth import GitHubOAuthConfig, github_auth_routes
+from sync_server.http_auth import rate_limit_user
 from sync_server.metrics import Metrics
 from sync_server.room import Room
 from sync_server.rooms import Rooms
 from sync_server.settings import Settings
+from sync_server.signin import github_sign_in, sign_in_routes
 
 log = logging.getLogger("taskly.sync")
 
@@ -41,6 +51,7 @@ READY_TIMEOUT_SECONDS = 2.0
 SHUTDOWN_FLUSH_SECONDS = 30.0
 CLOSE_WAIT_SECONDS = 5.0
 MAX_BOARD_ID_CHARS = 200
+RATE_LIMITED_PREFIXES = ("/api", "/auth")
 _PROPAGATE = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
@@ -52,6 +63,7 @@ class State(TypedDict):
     rooms: Rooms
     metrics: Metrics
     authenticate: Authenticator
+    access_watcher: AccessWatcher | None
 
 
 def create_app(
@@ -60,12 +72,20 @@ def create_app(
     store: Store | None = None,
     authenticator: Authenticator = authenticate,
     tokens: TokenConfig | None = None,
+    encryption: EncryptionConfig | None = None,
+    github: GitHubOAuthConfig | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Starlette:
     """Return the Taskly ASGI app; `store`, if given, is used as is (opened and closed by you).
 
-    With `tokens`, the session (`/auth/refresh`, `/auth/logout`) and workspace (`/api/...`)
-    routes of `sync_server.auth_api` are mounted too; without, the app is unchanged.
+    The pieces are opt-in so tests can build exactly what they exercise; `secure_app` builds
+    what `taskly serve` runs (everything on). With `tokens`, the session, sign-in-link and
+    workspace routes are mounted; with `github` and `encryption` too, GitHub sign-in; with
+    `limiter`, the `/api` and `/auth` rate limits of the settings. Without any, the app admits
+    every WebSocket read-write (the `authenticate` default) and has no API.
     """
+    if github is not None and (tokens is None or encryption is None):
+        raise ValueError("GitHub sign-in needs a token config and an encryption config")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -83,6 +103,11 @@ def create_app(
                 memory_budget_bytes=settings.memory_budget_bytes,
             )
             rooms.start()
+            # With tokens, memberships and revocations changed while connections are open
+            # (by the API, the CLI or another instance) reach them within seconds.
+            watcher = AccessWatcher(the_store, rooms) if tokens is not None else None
+            if watcher is not None:
+                watcher.start()
             try:
                 yield State(
                     settings=settings,
@@ -90,21 +115,75 @@ def create_app(
                     rooms=rooms,
                     metrics=metrics,
                     authenticate=authenticator,
+                    access_watcher=watcher,
                 )
             finally:
+                if watcher is not None:
+                    await watcher.aclose()
                 await rooms.shutdown(flush_seconds=SHUTDOWN_FLUSH_SECONDS)
+                if limiter is not None:
+                    await limiter.aclose()
 
+    routes: list[BaseRoute] = [
+        WebSocketRoute("/sync/{board_id}", sync_endpoint),
+        Route("/livez", livez),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+    ]
+    middleware = http_middleware(settings.cors_origins)
+    if tokens is not None:
+        routes += auth_api_routes(tokens) + sign_in_routes(tokens)
+        if limiter is not None:
+            # Inside CORS and the security headers, so 429 answers carry both.
+            middleware.append(
+                Middleware(
+                    RateLimitMiddleware,
+                    limiter=limiter,
+                    per_user=settings.rate_limit_per_user,
+                    per_ip=settings.rate_limit_per_ip,
+                    path_prefix=RATE_LIMITED_PREFIXES,
+                    user_of=rate_limit_user(AccessTokens(tokens)),
+                )
+            )
+    if github is not None:
+        assert tokens is not None and encryption is not None
+        routes += github_auth_routes(github, github_sign_in(tokens, encryption))
+        middleware.append(oauth_state_middleware(tokens))
+    else:
+        routes.append(Route("/auth/github/login", github_not_configured, methods=["GET"]))
     return Starlette(
-        routes=[
-            WebSocketRoute("/sync/{board_id}", sync_endpoint),
-            Route("/livez", livez),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics_endpoint),
-            *(auth_api_routes(tokens) if tokens is not None else []),
-        ],
+        routes=routes,
         lifespan=lifespan,
-        middleware=http_middleware(settings.cors_origins),
+        middleware=middleware,
         exception_handlers={HTTPException: _http_problem, Exception: _internal_problem},
+    )
+
+
+def oauth_state_middleware(tokens: TokenConfig) -> Middleware:
+    """The signed cookie that carries the OAuth `state` from login to callback (10 minutes)."""
+    # A key of its own, derived from the signing key, so the cookie can never be confused
+    # with a token.
+    secret = hmac.new(tokens.signing_key, b"taskly/oauth-state-cookie", hashlib.sha256)
+    return Middleware(
+        SessionMiddleware,
+        secret_key=secret.hexdigest(),
+        session_cookie="taskly_oauth",
+        max_age=10 * 60,
+        path="/auth/github",
+        same_site="lax",
+        # Not Secure: the cookie holds only the CSRF state, and it must work on plain
+        # http://127.0.0.1 in the embedded default; set a public https URL in production.
+        https_only=False,
+    )
+
+
+async def github_not_configured(request: Request) -> Response:
+    """Say why there is no GitHub sign-in instead of a bare 404."""
+    return problem(
+        404,
+        "Not Found",
+        "GitHub sign-in is not configured on this server (set TASKLY_GITHUB_CLIENT_ID and "
+        "TASKLY_GITHUB_CLIENT_SECRET); use a sign-in link from `taskly sign-in-link`",
     )
 
 

@@ -59,9 +59,8 @@ from sync_server.access.tokens import (
     new_refresh_token,
 )
 from sync_server.http_auth import ApiProblem, caller_id, unauthorized
+from sync_server.session_cookie import REFRESH_COOKIE, clear_refresh_cookie, set_refresh_cookie
 
-REFRESH_COOKIE: Final = "taskly_refresh"
-REFRESH_COOKIE_PATH: Final = "/auth"
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_NAME_CHARS: Final = 200
 MAX_LOGIN_CHARS: Final = 200
@@ -125,10 +124,10 @@ async def issue_session(
     """Issue an access token and a new refresh-token family for `user_id`; raise UserNotFound."""
     refresh = new_refresh_token(config, clock=clock)
     assert refresh.expires_at is not None
-    await store.create_refresh_token(
+    record = await store.create_refresh_token(
         user_id, refresh_hash(refresh.token), _utc(refresh.expires_at), at=_utc(clock())
     )
-    access = AccessTokens(config, clock=clock).issue(user_id)
+    access = AccessTokens(config, clock=clock).issue(user_id, session_id=record.family_id)
     return Session(access=access, refresh=refresh)
 
 
@@ -250,21 +249,11 @@ class AuthApi:
         return (cookie, True) if cookie else (None, False)
 
     def _set_cookie(self, response: Response, token: str) -> None:
-        response.set_cookie(
-            REFRESH_COOKIE,
-            token,
-            max_age=self._config.refresh_ttl_seconds,
-            path=REFRESH_COOKIE_PATH,
-            secure=True,
-            httponly=True,
-            samesite="strict",
-        )
+        set_refresh_cookie(response, token, max_age=self._config.refresh_ttl_seconds)
 
     @staticmethod
     def _clear_cookie(response: Response) -> None:
-        response.delete_cookie(
-            REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, secure=True, httponly=True, samesite="strict"
-        )
+        clear_refresh_cookie(response)
 
     def _refused(self, detail: str, from_cookie: bool) -> Response:
         response = unauthorized(detail).response()
@@ -298,7 +287,7 @@ class AuthApi:
             return self._refused("the refresh token was revoked", from_cookie)
         if result.status == "expired":
             return self._refused("the refresh token has expired", from_cookie)
-        access = self._access.issue(result.old.user_id)
+        access = self._access.issue(result.old.user_id, session_id=result.old.family_id)
         body: dict[str, Any] = {
             "access_token": access.token,
             "token_type": "bearer",

@@ -12,9 +12,11 @@ from pathlib import Path
 import msgspec
 
 from crdt_model import ModelError, new_board, new_id
-from storage import Board, StorageError, Store, UpdateOrigin, Workspace, open_store
-from sync_server.app import create_app
-from sync_server.cli_users import CommandError, add_commands, run_command
+from storage import Board, StorageError, Store, UpdateOrigin, User, UserNotFound, open_store
+from sync_server.access.server_keys import ServerKeys, ServerKeysError, load_server_keys
+from sync_server.bootstrap import prepare_access, sign_in_code_for, sign_in_url
+from sync_server.cli_users import CommandError, add_commands, run_command, workspace_named
+from sync_server.secure_app import secure_app
 from sync_server.server import BindError, bind_socket, run_server
 from sync_server.settings import Settings, load_settings
 
@@ -59,6 +61,11 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
     listing = board_commands.add_parser("list", help="list the boards")
     listing.add_argument("--json", action="store_true", help="print JSON")
     with_store_options(listing)
+    link = commands.add_parser(
+        "sign-in-link", help="print a one-time browser sign-in link for a local user"
+    )
+    link.add_argument("--user", help="the user's name (default: the instance owner)")
+    with_store_options(link)
     add_commands(commands, with_store_options)
     return parser
 
@@ -79,13 +86,6 @@ async def _migrate(settings: Settings) -> list[str]:
         return await store.migrate()
 
 
-async def _workspace(store: Store, name: str) -> Workspace:
-    for workspace in await store.list_workspaces():
-        if workspace.name == name:
-            return workspace
-    return await store.create_workspace(name)
-
-
 async def _board_create(settings: Settings, name: str, workspace_name: str, prefix: str) -> Board:
     board_id = new_id()
     try:  # validate the name and prefix before touching the store
@@ -93,7 +93,7 @@ async def _board_create(settings: Settings, name: str, workspace_name: str, pref
     except ModelError as exc:
         raise CliError(str(exc)) from None
     async with _open(settings) as store:
-        workspace = await _workspace(store, workspace_name)
+        workspace = await workspace_named(store, workspace_name)
         doc = new_board(board_id, name, workspace.id, prefix, standard_columns=True)
         board = await store.create_board(workspace.id, name, prefix, id=board_id)
         await store.append(board.id, doc.get_update(), UpdateOrigin("server"))
@@ -107,19 +107,60 @@ async def _board_list(settings: Settings) -> tuple[list[Board], dict[str, str]]:
         return boards, names
 
 
+def _server_keys(settings: Settings) -> ServerKeys:
+    try:
+        return load_server_keys(
+            settings.data_dir,
+            secret_key=settings.secret_key,
+            encryption_key=settings.encryption_key,
+            previous_encryption_keys=settings.encryption_previous_keys,
+        )
+    except ServerKeysError as exc:
+        raise CliError(str(exc)) from None
+
+
 async def _serve(settings: Settings) -> None:
     try:
         sock = bind_socket(settings.host, settings.port)
     except BindError as exc:
         raise CliError(str(exc)) from None
+    keys = _server_keys(settings)
+    log = logging.getLogger("taskly")
+    if settings.database_url is not None and settings.secret_key is None:
+        log.warning(
+            "keys are kept in %s; set TASKLY_SECRET_KEY and TASKLY_ENCRYPTION_KEY to run "
+            "several instances on this database",
+            keys.source,
+        )
     async with _open(settings) as store:
-        logging.getLogger("taskly").info("store ready: %s", settings.database_label)
-        app = create_app(settings, store=store)
+        log.info("store ready: %s", settings.database_label)
+        app = secure_app(settings, store, keys)  # before creating anyone: it may refuse
+        first = await prepare_access(store, keys.tokens)
 
         def ready(url: str) -> None:
             print(f"Taskly listening on {url}", flush=True)
+            if first.sign_in_code is not None and first.owner is not None:
+                link = sign_in_url(settings.public_url or url, first.sign_in_code)
+                print(
+                    f"Created the local owner {first.owner.login!r}. "
+                    "Open this one-time link within 24 hours to sign in:",
+                    flush=True,
+                )
+                print(f"Sign in: {link}", flush=True)
 
         await run_server(app, settings, on_ready=ready, sock=sock)
+
+
+async def _sign_in_link(settings: Settings, login: str | None) -> tuple[User, str]:
+    keys = _server_keys(settings)
+    async with _open(settings) as store:
+        try:
+            user, code = await sign_in_code_for(store, keys.tokens, login)
+        except UserNotFound as exc:
+            raise CliError(str(exc) if login is None else f"no user is called {login!r}") from None
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    base = settings.public_url or f"http://{host}:{settings.port}"
+    return user, sign_in_url(base, code)
 
 
 def _configure_logging(level: str) -> None:
@@ -170,6 +211,11 @@ def _run(argv: Sequence[str] | None) -> int:
             for board in boards:
                 workspace = names.get(board.workspace_id, board.workspace_id)
                 print(f"{board.id}\t{board.card_prefix}\t{workspace}\t{board.name}")
+        return 0
+    if args.command == "sign-in-link":
+        user, url = asyncio.run(_sign_in_link(settings, args.user))
+        print(f"One-time sign-in link for {user.login!r}, valid for 24 hours:", file=sys.stderr)
+        print(url)
         return 0
     if args.command in ("user", "token"):
         return run_command(args, lambda: _open(settings))

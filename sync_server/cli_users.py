@@ -1,7 +1,8 @@
-"""`taskly user` and `taskly token`: local users and their personal access tokens.
+"""`taskly user` and `taskly token`: local users, their workspaces and personal access tokens.
 
 A token is printed once, by `token create`, and stored only as its hash; nothing else here
-ever shows or logs one.
+ever shows or logs one. `user create --workspace` and `user add` make a user a member of a
+workspace (created on first use, as `board create` does: see `workspace_named`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,27 @@ from typing import Any
 
 import msgspec
 
-from storage import AccessToken, Conflict, Store, TokenNotFound, User, UserNotFound
+from storage import (
+    ROLES,
+    AccessToken,
+    Conflict,
+    Role,
+    Store,
+    TokenNotFound,
+    User,
+    UserNotFound,
+    Workspace,
+)
 from sync_server.access import new_personal_access_token
 from sync_server.access.authenticator import pat_hash
 
 MAX_LOGIN_CHARS = 100
 MAX_LABEL_CHARS = 100
 MAX_EXPIRES_DAYS = 3650
+MAX_WORKSPACE_CHARS = 100
 DEFAULT_TOKEN_LABEL = "cli"
+DEFAULT_ROLE: Role = "member"
+ROLE_METAVAR = "{" + ",".join(ROLES) + "}"
 
 OpenStore = Callable[[], Store]
 
@@ -38,8 +52,21 @@ def add_commands(
     user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     create = user_commands.add_parser("create", help="create a local user; prints its id")
     create.add_argument("name")
+    create.add_argument(
+        "--workspace", help="also make the user a member of this workspace (created if missing)"
+    )
+    create.add_argument(
+        "--role", metavar=ROLE_METAVAR, help=f"their role there (default {DEFAULT_ROLE})"
+    )
     create.add_argument("--json", action="store_true", help="print the full record as JSON")
     with_store_options(create)
+    add = user_commands.add_parser(
+        "add", help="make an existing user a member of a workspace (created if missing)"
+    )
+    add.add_argument("name")
+    add.add_argument("--workspace", required=True, help="the workspace's name")
+    add.add_argument("--role", metavar=ROLE_METAVAR, help=f"default {DEFAULT_ROLE}")
+    with_store_options(add)
     listing = user_commands.add_parser("list", help="list the users")
     listing.add_argument("--json", action="store_true", help="print JSON")
     with_store_options(listing)
@@ -64,8 +91,14 @@ def run_command(args: argparse.Namespace, open_store: OpenStore) -> int:
     """Run a `user` or `token` command; print its result; raise CommandError on refusal."""
     action = args.user_command if args.command == "user" else args.token_command
     if args.command == "user" and action == "create":
-        created = asyncio.run(_user_create(open_store, args.name))
+        membership = _membership(args.workspace, args.role)
+        created = asyncio.run(_user_create(open_store, args.name, membership))
         print(msgspec.json.encode(_user_json(created)).decode() if args.json else created.id)
+    elif args.command == "user" and action == "add":
+        membership = _membership(args.workspace, args.role)
+        assert membership is not None  # --workspace is required
+        user, workspace, role = asyncio.run(_user_add(open_store, args.name, membership))
+        print(f"added {user.login} to workspace {workspace.name} as {role}")
     elif args.command == "user" and action == "list":
         users = asyncio.run(_user_list(open_store))
         if args.json:
@@ -98,6 +131,32 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _membership(workspace: str | None, role: str | None) -> tuple[str, Role] | None:
+    """Check --workspace and --role; return (workspace name, role), None if neither is given."""
+    if workspace is None:
+        if role is not None:
+            raise CommandError("--role needs --workspace: a role is held in a workspace")
+        return None
+    if not workspace.strip():
+        raise CommandError("--workspace must not be blank")
+    if len(workspace) > MAX_WORKSPACE_CHARS or not workspace.isprintable():
+        raise CommandError(f"--workspace must be 1-{MAX_WORKSPACE_CHARS} printable characters")
+    if role is None:
+        return workspace, DEFAULT_ROLE
+    for known in ROLES:
+        if role == known:
+            return workspace, known
+    raise CommandError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
+
+
+async def workspace_named(store: Store, name: str) -> Workspace:
+    """Return the workspace called `name`, creating it if there is none (as `board create`)."""
+    for workspace in await store.list_workspaces():
+        if workspace.name == name:
+            return workspace
+    return await store.create_workspace(name)
+
+
 def _expires_at(days: str | None) -> datetime | None:
     """Return the expiry time `days` days from now, None for never; raise CommandError."""
     if days is None:
@@ -111,15 +170,41 @@ def _expires_at(days: str | None) -> datetime | None:
     return datetime.now(UTC) + timedelta(days=count)
 
 
-async def _user_create(open_store: OpenStore, name: str) -> User:
+async def _user_create(
+    open_store: OpenStore, name: str, membership: tuple[str, Role] | None
+) -> User:
     _check_name(name)
     async with open_store() as store:
         try:
-            return await store.create_user(name, name, is_local=True)
+            user = await store.create_user(name, name, is_local=True)
         except Conflict:
             raise CommandError(
                 f"a user named {name!r} already exists (names ignore case)"
             ) from None
+        if membership is not None:
+            workspace_name, role = membership
+            workspace = await workspace_named(store, workspace_name)
+            await store.add_member(workspace.id, user.id, role)
+        return user
+
+
+async def _user_add(
+    open_store: OpenStore, name: str, membership: tuple[str, Role]
+) -> tuple[User, Workspace, Role]:
+    workspace_name, role = membership
+    async with open_store() as store:
+        user = await _user(store, name)  # first: a refused command creates no workspace
+        workspace = await workspace_named(store, workspace_name)
+        held = await store.get_member_role(workspace.id, user.id)
+        try:
+            if held is None:
+                await store.add_member(workspace.id, user.id, role)
+                return user, workspace, role
+        except Conflict:  # added by another process meanwhile
+            held = await store.get_member_role(workspace.id, user.id)
+        raise CommandError(
+            f"{user.login!r} is already a member of workspace {workspace.name!r} (as {held})"
+        )
 
 
 async def _user_list(open_store: OpenStore) -> list[User]:

@@ -55,6 +55,9 @@ class Connection:
         # with what it lacks beyond both its own state vector and this one.
         self.presented_state: bytes | None = None
         self.closing: tuple[int, str] | None = None
+        # Whether this read-only connection was told so (once: its edits are dropped silently
+        # afterwards, so a client retrying in a loop cannot make the server talk in a loop).
+        self.told_read_only = False
         self.closed = asyncio.Event()
         self._sender = asyncio.create_task(self._send_loop(), name=f"taskly-send-{self.id}")
 
@@ -62,6 +65,18 @@ class Connection:
     def read_only(self) -> bool:
         """Whether this connection's document updates are dropped."""
         return self.principal.read_only
+
+    def set_principal(self, principal: Principal) -> None:
+        """Change what this connection may do (the access watcher narrows or widens it).
+
+        The room reads `read_only` on every message, so the change applies from the next one.
+        The user never changes: it is part of the origin of everything the connection wrote.
+        """
+        if principal.user_id != self.principal.user_id:
+            raise ValueError("a connection's user cannot change")
+        if principal.read_only != self.principal.read_only:
+            self.told_read_only = False  # a new downgrade is announced again
+        self.principal = principal
 
     @property
     def queued_frames(self) -> int:

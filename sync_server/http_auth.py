@@ -7,15 +7,19 @@ problems with `WWW-Authenticate: Bearer` and fixed sentences that never contain 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import Scope
 
-from storage import Store
-from sync_server.access.authenticator import TokenAuthenticator
-from sync_server.access.tokens import AccessTokens, Clock
+from storage import Store, TokenNotFound
+from sync_server.access.authenticator import TokenAuthenticator, pat_hash
+from sync_server.access.tokens import AccessTokens, Clock, InvalidToken, is_personal_access_token
 from sync_server.errors import AuthRequired
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -84,3 +88,37 @@ async def caller_id(request: Request, access_tokens: AccessTokens, clock: Clock)
         return await TokenAuthenticator(store, access_tokens, clock=clock).user_for(token)
     except AuthRequired as exc:
         raise unauthorized(str(exc)) from None
+
+
+def rate_limit_user(access_tokens: AccessTokens) -> Callable[[Scope], Awaitable[str | None]]:
+    """Return the rate limiter's `user_of`: the user a request's bearer token names, or None.
+
+    A request without a valid token counts only against its IP's budget (its handler then
+    refuses it with 401).
+    """
+
+    async def user_of(scope: Scope) -> str | None:
+        header = Headers(scope=scope).get("authorization")
+        if header is None or len(header) > MAX_AUTHORIZATION_CHARS:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        store: Store | None = (scope.get("state") or {}).get("store")
+        if store is None:
+            return None
+        token = token.strip()
+        if is_personal_access_token(token):
+            # Read-only lookup: the handler checks revocation and records the use.
+            try:
+                record = await store.get_token_by_hash(pat_hash(token))
+            except TokenNotFound:
+                return None
+            # A revoked or expired token must not spend its owner's budget.
+            return record.user_id if record.is_valid_at(datetime.now(UTC)) else None
+        try:
+            return access_tokens.verify(token).sub
+        except InvalidToken:
+            return None
+
+    return user_of

@@ -29,6 +29,7 @@ MESSAGE_SYNC: Final = 0
 MESSAGE_AWARENESS: Final = 1
 MESSAGE_AUTH: Final = 2
 MESSAGE_QUERY_AWARENESS: Final = 3
+AUTH_PERMISSION_DENIED: Final = 0  # y-protocols/auth.js: the auth message's only type
 
 SYNC_STEP1: Final = 0
 SYNC_STEP2: Final = 1
@@ -265,6 +266,12 @@ def encode_awareness(payload: bytes) -> bytes:
     """Return an awareness message carrying an encoded awareness update."""
     frame: bytes = create_awareness_message(payload)
     return frame
+
+
+def encode_permission_denied(reason: str) -> bytes:
+    """Return y-protocols' auth message "permission denied" with `reason` (y-websocket logs it)."""
+    text = reason.encode("utf-8")
+    return bytes((MESSAGE_AUTH, AUTH_PERMISSION_DENIED)) + write_var_uint(len(text)) + text
 
 
 def encode_query_awareness() -> bytes:

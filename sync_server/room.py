@@ -10,6 +10,10 @@ queue for storing. The order of events for a document update is:
 3. once the writer has committed it, the update is encoded once and the same bytes are queued
    on every other connection (never the sender).
 
+A connection's `read_only` is read on every update it sends: the access watcher may narrow or
+widen it while the connection is open, and the next update follows the new rule. Nothing a
+connection sends after the server decided to close it (revoked access, lag) is handled.
+
 A client's sync step 1 is answered with a step 2 computed at once (so it holds only what
 was applied so far) and released when all of that is stored; a connection that was sent the
 board's stored bytes before it joined (rooms.py, cold load) gets only what lies beyond them.
@@ -43,6 +47,7 @@ from sync_server.pipeline import DurableWriter, PendingWrite
 log = logging.getLogger("taskly.sync")
 
 _EMPTY_UPDATE: Final = b"\x00\x00"
+READ_ONLY_REASON: Final = "read-only: your role on this board does not allow edits"
 _PROPAGATE: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 # Memory estimate: a pycrdt doc takes about 16-21x its encoded v1 size (measured: a 936 B
@@ -133,6 +138,10 @@ class Room:
     def receive(self, conn: Connection, data: bytes) -> None:
         """Handle one message from `conn`; raise a SyncError (or UpdateDecodeError) to close it."""
         self.last_active = time.monotonic()
+        if conn.closing is not None:
+            # Being closed (its access was revoked, it lagged...): what it sent before seeing
+            # our close frame is not applied, relayed nor answered.
+            return
         message = p.decode_message(data)
         if isinstance(message, p.SyncStep1):
             self._answer_step1(conn, message.state_vector)
@@ -159,15 +168,21 @@ class Room:
         self.writer.when_stored(lambda: conn.send(reply))
 
     def _receive_update(self, conn: Connection, update: bytes) -> None:
-        if conn.read_only:
-            log.info(
-                "dropped a document update from a read-only connection board=%s user=%s conn=%d",
-                self.board_id,
-                conn.principal.user_id,
-                conn.id,
-            )
+        if update == _EMPTY_UPDATE:  # e.g. a fresh client's sync step 2: nothing to refuse
             return
-        if update == _EMPTY_UPDATE:
+        if conn.read_only:
+            if not conn.told_read_only:
+                # DESIGN.md: a viewer's update is answered with an error message. y-protocols'
+                # auth message is the standard one; stock y-websocket logs its reason.
+                conn.told_read_only = True
+                conn.send(p.encode_permission_denied(READ_ONLY_REASON))
+                log.info(
+                    "dropping document updates from a read-only connection "
+                    "board=%s user=%s conn=%d",
+                    self.board_id,
+                    conn.principal.user_id,
+                    conn.id,
+                )
             return
         check_update_v1(update)
         with self._applying(conn.origin, conn):

@@ -38,6 +38,7 @@ from pycrdt import Doc, merge_updates
 from crdt_model import apply_update
 from storage import LoadedBoard, Store
 from sync_server import protocol as p
+from sync_server.connection import Connection
 from sync_server.metrics import Metrics
 from sync_server.room import Room
 
@@ -263,6 +264,10 @@ class Rooms:
         del frames
         tasks = [presend.task for presend in presends if presend.task is not None]
         await asyncio.wait(tasks, timeout=PRESEND_WAIT_SECONDS)
+
+    def connections(self) -> list[Connection]:
+        """Return every connection of every loaded room (a copy: safe to use across awaits)."""
+        return [conn for room in self.rooms.values() for conn in room.connections.values()]
 
     # -- unloading ---------------------------------------------------------------------------
 

@@ -18,6 +18,15 @@ DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 DEFAULT_MEMORY_BUDGET_MB = 512.0
 DEFAULT_LOG_LEVEL = "info"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+DEFAULT_RATE_LIMIT_PER_USER = 100
+DEFAULT_RATE_LIMIT_PER_IP = 1000
+GITHUB_AUTHORIZE_URL = "https://github.com/login/oauth/authorize"
+GITHUB_ACCESS_TOKEN_URL = "https://github.com/login/oauth/access_token"
+GITHUB_API_URL = "https://api.github.com/"
+# Settings whose values are secrets: repr shows only whether they are set.
+SECRET_FIELDS = frozenset(
+    {"secret_key", "encryption_key", "encryption_previous_keys", "github_client_secret"}
+)
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +48,43 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     # redis://… makes rate limits shared across server processes; unset means in-process.
     redis_url: str | None = None
+    # HTTP API requests allowed per minute, per signed-in user and per client IP.
+    rate_limit_per_user: int = DEFAULT_RATE_LIMIT_PER_USER
+    rate_limit_per_ip: int = DEFAULT_RATE_LIMIT_PER_IP
+    # Base64url keys. Unset: generated once and kept in data_dir/secrets.json (mode 0600);
+    # several instances behind one database must share them, so set both there.
+    secret_key: str | None = None  # signs access tokens and the OAuth state cookie (>= 32 bytes)
+    encryption_key: str | None = None  # AES-256-GCM for GitHub tokens at rest (32 bytes)
+    encryption_previous_keys: tuple[str, ...] = ()  # still accepted for decryption (rotation)
+    # The URL people reach Taskly at, for printed sign-in links; unset: the bound address.
+    public_url: str | None = None
+    # A GitHub OAuth app; without both id and secret, GitHub sign-in is off.
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_authorize_url: str = GITHUB_AUTHORIZE_URL
+    github_access_token_url: str = GITHUB_ACCESS_TOKEN_URL
+    github_api_url: str = GITHUB_API_URL
+    # The callback URL registered with the GitHub app; unset: derived from each request.
+    github_redirect_url: str | None = None
+
+    def __repr__(self) -> str:
+        fields = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS and value:
+                fields.append(f"{name}='***'")
+            elif name in ("database_url", "redis_url") and value:
+                fields.append(f"{name}={redact_url(value)!r}")
+            else:
+                fields.append(f"{name}={value!r}")
+        return f"Settings({', '.join(fields)})"
+
+    __str__ = __repr__
+
+    @property
+    def github_enabled(self) -> bool:
+        """Whether a GitHub OAuth app is configured."""
+        return bool(self.github_client_id and self.github_client_secret)
 
     @property
     def database_label(self) -> str:
@@ -64,6 +110,36 @@ def _number(env: Mapping[str, str], name: str, default: float, *, integer: bool)
     if value < 0:
         raise ValueError(f"{name} must not be negative, not {raw!r}")
     return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = int(_number(env, name, default, integer=True))
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """Read an optional http(s) URL setting."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest:
+        raise ValueError(f"{name} must be an http:// or https:// URL, not {raw!r}")
+    return raw
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("TASKLY_REDIS_URL", "").strip()
+    if not raw:
+        return None
+    if raw.partition("://")[0] not in ("redis", "rediss", "unix") or "://" not in raw:
+        raise ValueError(
+            "TASKLY_REDIS_URL must be a redis://, rediss:// or unix:// URL, not "
+            + repr(redact_url(raw))
+        )
+    return raw
 
 
 def _origins(raw: str) -> tuple[str, ...]:
@@ -107,5 +183,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=log_level,
         cors_origins=_origins(env.get("TASKLY_CORS_ORIGINS", "")),
-        redis_url=env.get("TASKLY_REDIS_URL") or None,
+        redis_url=_redis_url(env),
+        rate_limit_per_user=_positive(
+            env, "TASKLY_RATE_LIMIT_PER_USER", DEFAULT_RATE_LIMIT_PER_USER
+        ),
+        rate_limit_per_ip=_positive(env, "TASKLY_RATE_LIMIT_PER_IP", DEFAULT_RATE_LIMIT_PER_IP),
+        secret_key=env.get("TASKLY_SECRET_KEY") or None,
+        encryption_key=env.get("TASKLY_ENCRYPTION_KEY") or None,
+        encryption_previous_keys=tuple(
+            key.strip()
+            for key in env.get("TASKLY_ENCRYPTION_PREVIOUS_KEYS", "").split(",")
+            if key.strip()
+        ),
+        public_url=_url(env, "TASKLY_PUBLIC_URL"),
+        github_client_id=env.get("TASKLY_GITHUB_CLIENT_ID") or None,
+        github_client_secret=env.get("TASKLY_GITHUB_CLIENT_SECRET") or None,
+        github_authorize_url=_url(env, "TASKLY_GITHUB_AUTHORIZE_URL") or GITHUB_AUTHORIZE_URL,
+        github_access_token_url=_url(env, "TASKLY_GITHUB_ACCESS_TOKEN_URL")
+        or GITHUB_ACCESS_TOKEN_URL,
+        github_api_url=_url(env, "TASKLY_GITHUB_API_URL") or GITHUB_API_URL,
+        github_redirect_url=_url(env, "TASKLY_GITHUB_REDIRECT_URL"),
     )

@@ -9,11 +9,19 @@ const WARMUP_EDITS = 20
 /** Seed updates carry markers numbered from here, so they never collide with edit seqs. */
 const SEED_SEQ = 1_000_000
 
+/** A URL for reports: without its query string, which may hold a token (`?token=`). */
+const shown = (url) => url.split('?')[0]
+
 /** Connect `count` receivers that keep what they receive as bytes (see YClient). */
 const connectClients = async (url, count, opts) => {
   const clients = Array.from({ length: count }, () => new YClient(url, { ...opts, applyIncoming: false }))
   const ok = await allSynced(clients, SYNC_TIMEOUT_MS)
-  if (ok < count) throw new Error(`only ${ok}/${count} clients synced with ${url}`)
+  if (ok < count) {
+    // A refused connection (4401 no/bad token, 4403 not a member...) says why.
+    const closed = clients.find((c) => c.closeInfo !== null)?.closeInfo
+    const why = closed ? `; first close: ${closed.code} ${closed.reason}` : ''
+    throw new Error(`only ${ok}/${count} clients synced with ${shown(url)}${why}`)
+  }
   return clients
 }
 

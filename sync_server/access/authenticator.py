@@ -7,9 +7,14 @@ browsers fail a handshake that offered subprotocols unless one is echoed, and ec
 fixed word keeps the token out of the response headers. The single-entry form `bearer.<token>`
 is not supported because its only echo would be the token itself.
 
-Refusals: no or bad token 4401 (`AuthRequired`), unknown board 4404, not a member 4403
-(`Forbidden`). Reasons are fixed sentences that never contain the token. A viewer (a role
-without `board.write` in the permission matrix) gets a read-only Principal.
+Refusals: no or bad token 4401 (`AuthRequired`), an access token whose session was ended
+(logout, refresh-token reuse) 4401, unknown board 4404, not a member 4403 (`Forbidden`).
+Reasons are fixed sentences that never contain the token. A viewer (a role without
+`board.write` in the permission matrix) gets a read-only Principal.
+
+The Principal also names the board's workspace, the credential (PAT record or session) and
+the store's access epoch read before any check, so that the access watcher can re-check the
+connection when memberships or revocations change (`sync_server.access.watcher`).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
+import msgspec
 from starlette.types import Scope
 
 from storage import BoardNotFound, Store, TokenNotFound, UserNotFound
-from sync_server.auth import Principal
+from sync_server.auth import Credential, Principal
 from sync_server.errors import AuthRequired, Forbidden
 
 from .permissions import Action, Role, allowed
@@ -61,6 +67,13 @@ def token_from_scope(scope: Scope) -> str | None:
     return found.pop() if found else None
 
 
+class Identity(msgspec.Struct, frozen=True):
+    """Who a token identifies and the revocable credential behind it (None: nothing to revoke)."""
+
+    user_id: str
+    credential: Credential | None
+
+
 class TokenAuthenticator:
     """An Authenticator admitting members of the board's workspace by access token or PAT."""
 
@@ -79,20 +92,38 @@ class TokenAuthenticator:
         token = token_from_scope(scope)
         if token is None:
             raise AuthRequired("authentication required: pass ?token= or the bearer subprotocol")
-        user_id = await self.user_for(token)
+        # Read before every check: a change committed after this read moves the epoch past
+        # it, so the watcher re-checks this connection even if the checks below missed it.
+        epoch = await self._store.access_epoch()
+        identity = await self.identify(token)
+        credential = identity.credential
         board_id = str(scope.get("path_params", {}).get("board_id", ""))
         if len(board_id) > MAX_BOARD_ID_CHARS or not board_id.isprintable():
             raise BoardNotFound(board_id[:MAX_BOARD_ID_CHARS])  # no such id can exist
         board = await self._store.get_board(board_id)  # BoardNotFound: 4404
-        role = await self._store.get_member_role(board.workspace_id, user_id)
+        role = await self._store.get_member_role(board.workspace_id, identity.user_id)
         if role is None or not allowed(Role(role), Action.BOARD_READ):
             raise Forbidden("you are not a member of this board's workspace")
-        return Principal(user_id=user_id, read_only=not allowed(Role(role), Action.BOARD_WRITE))
+        return Principal(
+            user_id=identity.user_id,
+            read_only=not allowed(Role(role), Action.BOARD_WRITE),
+            workspace_id=board.workspace_id,
+            credential=credential,
+            access_epoch=epoch,
+        )
 
     async def user_for(self, token: str) -> str:
         """Return the id of the user a token identifies; raise AuthRequired if it does not."""
+        return (await self.identify(token)).user_id
+
+    async def identify(self, token: str) -> Identity:
+        """Return the user a token identifies and its credential; raise AuthRequired if none.
+
+        An access token whose session ended (logout, refresh-token reuse) is refused, on /sync
+        and on the HTTP API alike, though the token itself has not expired yet.
+        """
         if is_personal_access_token(token):
-            return await self._pat_user(token)
+            return await self._pat_identity(token)
         try:
             claims = self._access_tokens.verify(token)
         except InvalidToken as exc:
@@ -101,9 +132,12 @@ class TokenAuthenticator:
             await self._store.get_user(claims.sub)
         except UserNotFound:
             raise AuthRequired("the token's user does not exist") from None
-        return claims.sub
+        session = None if claims.sid is None else Credential("session", claims.sid)
+        if session is not None and not await self._store.is_refresh_family_active(session.id):
+            raise AuthRequired("the token's session has ended; sign in again")
+        return Identity(claims.sub, session)
 
-    async def _pat_user(self, token: str) -> str:
+    async def _pat_identity(self, token: str) -> Identity:
         """Return the user of a live personal access token and record its use."""
         now = datetime.fromtimestamp(self._clock(), UTC)
         try:
@@ -118,4 +152,4 @@ class TokenAuthenticator:
             await self._store.touch_token(record.id, now)
         except TokenNotFound:
             raise AuthRequired("the personal access token is not known") from None
-        return record.user_id
+        return Identity(record.user_id, Credential("pat", record.id))

@@ -12,12 +12,13 @@ here: any client can send it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -191,7 +192,8 @@ def no_user(scope: Scope) -> str | None:
 
 
 class RateLimitMiddleware:
-    """Limit HTTP requests under `path_prefix`: `per_user` per user and `per_ip` per client IP.
+    """Limit HTTP requests under `path_prefix` (one or several): `per_user` per user (as
+    `user_of` names them; it may be async) and `per_ip` per client IP.
 
     Answers 429 problem JSON with `Retry-After`; allowed responses get `RateLimit-Limit` and
     `RateLimit-Remaining` (the tighter budget). Other paths and WebSockets pass through. If the
@@ -206,15 +208,16 @@ class RateLimitMiddleware:
         per_user: int = 100,
         per_ip: int = 1000,
         window: float = 60,
-        path_prefix: str = "/api",
-        user_of: Callable[[Scope], str | None] = no_user,
+        path_prefix: str | Sequence[str] = "/api",
+        user_of: Callable[[Scope], str | None | Awaitable[str | None]] = no_user,
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.per_user = per_user
         self.per_ip = per_ip
         self.window = window
-        self.prefix = path_prefix.rstrip("/")
+        prefixes = (path_prefix,) if isinstance(path_prefix, str) else tuple(path_prefix)
+        self.prefixes = tuple(prefix.rstrip("/") for prefix in prefixes)
         self.user_of = user_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -244,7 +247,10 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     def _applies(self, path: str) -> bool:
-        return not self.prefix or path == self.prefix or path.startswith(self.prefix + "/")
+        return any(
+            not prefix or path == prefix or path.startswith(prefix + "/")
+            for prefix in self.prefixes
+        )
 
     async def _decide(self, scope: Scope) -> tuple[Decision, int]:
         """Hit the IP budget, then (if allowed and known) the user's; return the tighter."""
@@ -252,7 +258,8 @@ class RateLimitMiddleware:
         ip = client[0] if client else "unknown"
         decision = await self.limiter.hit(f"ip:{ip}", self.per_ip, self.window)
         limit = self.per_ip
-        user = self.user_of(scope)
+        found = self.user_of(scope)
+        user = await found if inspect.isawaitable(found) else found
         if decision.allowed and user is not None:
             by_user = await self.limiter.hit(f"user:{user}", self.per_user, self.window)
             if not by_user.allowed or by_user.remaining < decision.remaining:

@@ -1,8 +1,10 @@
 """Session and API tokens: JWT access tokens, opaque refresh tokens, personal access tokens.
 
 Access tokens are short-lived HS256 JWTs (joserfc) that carry only who and when: `iss`, `sub`,
-`iat`, `exp`, `jti`. Refresh tokens and personal access tokens are opaque random strings;
-the server keeps only `hash_token(token)`, so a leaked database cannot be replayed as logins.
+`iat`, `exp`, `jti`, plus `sid`, the refresh-token family (session) they were issued to, when
+there is one: a live connection opened with the token ends when that session does. Refresh
+tokens and personal access tokens are opaque random strings; the server keeps only
+`hash_token(token)`, so a leaked database cannot be replayed as logins.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ class AccessClaims(msgspec.Struct, frozen=True, kw_only=True):
     exp: float
     jti: str
     iss: str
+    sid: str | None = None
 
 
 class IssuedAccessToken(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,21 +146,28 @@ class AccessTokens:
     def __repr__(self) -> str:
         return f"AccessTokens(issuer={self._config.issuer!r})"
 
-    def issue(self, user_id: str) -> IssuedAccessToken:
-        """Return a signed access token for `user_id`, valid for the configured lifetime."""
+    def issue(self, user_id: str, *, session_id: str | None = None) -> IssuedAccessToken:
+        """Return a signed access token for `user_id`, valid for the configured lifetime.
+
+        `session_id` (the refresh-token family id) becomes the `sid` claim.
+        """
         if not user_id:
             raise ValueError("user_id must not be empty")
+        if session_id is not None and not session_id:
+            raise ValueError("session_id must not be empty")
         # Whole seconds: NumericDate allows fractions, but many verifiers (and humans) expect ints.
         now = int(self._clock())
         expires_at = now + self._config.access_ttl_seconds
         jti = secrets.token_urlsafe(16)
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self._config.issuer,
             "sub": user_id,
             "iat": now,
             "exp": expires_at,
             "jti": jti,
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         token = jwt.encode({"alg": ALGORITHM}, claims, self._key, algorithms=[ALGORITHM])
         return IssuedAccessToken(token=token, jti=jti, expires_at=float(expires_at))
 
@@ -192,6 +202,10 @@ class AccessTokens:
         iss, sub, jti = claims["iss"], claims["sub"], claims["jti"]
         if not all(isinstance(value, str) and value for value in (iss, sub, jti)):
             raise InvalidToken(Refusal.INVALID_CLAIM)
+        # Optional, like `nbf`: absent is fine, present must be right (null included).
+        sid = claims.get("sid")
+        if "sid" in claims and not (isinstance(sid, str) and sid):
+            raise InvalidToken(Refusal.INVALID_CLAIM)
         # Checked before times so a foreign token is reported as foreign even when also expired.
         if iss != self._config.issuer:
             raise InvalidToken(Refusal.WRONG_ISSUER)
@@ -206,7 +220,7 @@ class AccessTokens:
         # shortened TTL in settings also retires tokens issued under the old, longer one.
         if exp - iat > self._config.access_ttl_seconds + leeway:
             raise InvalidToken(Refusal.INVALID_CLAIM)
-        return AccessClaims(sub=sub, iat=iat, exp=exp, jti=jti, iss=iss)
+        return AccessClaims(sub=sub, iat=iat, exp=exp, jti=jti, iss=iss, sid=sid)
 
 
 def _numeric_date(value: object) -> float:

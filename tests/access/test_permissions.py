@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -185,3 +186,9 @@ def test_rendered_role_rules_agree_with_may_change_role() -> None:
     for actor, target in itertools.product(ROLES, ROLES):
         expected = {new for new in ROLES if may_change_role(actor, target, new)}
         assert rendered.get((actor, target), set()) == expected
+
+
+def test_the_readme_shows_the_matrix_and_role_rules_as_the_code_decides() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert render_matrix_markdown().strip() in readme
+    assert render_role_rules_markdown().strip() in readme

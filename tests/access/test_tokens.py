@@ -111,6 +111,24 @@ def test_issued_token_round_trips_with_exactly_the_public_claims(tokens: AccessT
     assert set(payload) == {"iss", "sub", "iat", "exp", "jti"}
 
 
+def test_a_session_token_carries_its_session_id_as_sid(tokens: AccessTokens) -> None:
+    issued = tokens.issue("user-1", session_id="family-7")
+    claims = tokens.verify(issued.token)
+    assert (claims.sub, claims.sid) == ("user-1", "family-7")
+    payload = json.loads(base64.urlsafe_b64decode(issued.token.split(".")[1] + "=="))
+    assert set(payload) == {"iss", "sub", "iat", "exp", "jti", "sid"}
+    assert tokens.verify(tokens.issue("user-1").token).sid is None
+    assert tokens.verify(forge({"alg": "HS256"}, good_claims(sid="s"))).sid == "s"
+    with pytest.raises(ValueError, match="session_id"):
+        tokens.issue("user-1", session_id="")
+
+
+@pytest.mark.parametrize("value", [None, "", 7, True, ["family-7"], {"id": "family-7"}])
+def test_a_sid_of_the_wrong_type_is_an_invalid_claim(tokens: AccessTokens, value: object) -> None:
+    token = forge({"alg": "HS256"}, good_claims(sid=value))
+    assert refusal_of(tokens, token) is Refusal.INVALID_CLAIM
+
+
 def test_every_token_gets_its_own_jti(tokens: AccessTokens) -> None:
     assert len({tokens.issue("u").jti for _ in range(50)}) == 50
 
@@ -305,7 +323,8 @@ json_values = st.recursive(
     max_leaves=8,
 )
 claim_dicts = st.dictionaries(
-    st.sampled_from(["iss", "sub", "iat", "exp", "jti", "nbf", "aud", "x"]) | st.text(max_size=5),
+    st.sampled_from(["iss", "sub", "iat", "exp", "jti", "nbf", "sid", "aud", "x"])
+    | st.text(max_size=5),
     json_values | st.sampled_from([NOW, NOW + 100, NOW - 100, "taskly", "u"]),
     max_size=8,
 )
@@ -323,6 +342,7 @@ def test_random_claims_never_crash_verify(claims: dict[str, Any], alg: str) -> N
     assert verified.iss == "taskly" and verified.sub and verified.jti
     assert verified.exp > NOW - 30 and verified.iat <= NOW + 30
     assert verified.exp - verified.iat <= 900 + 30
+    assert verified.sid is None or (isinstance(verified.sid, str) and verified.sid)
 
 
 @given(st.text(max_size=400))

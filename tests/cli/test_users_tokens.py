@@ -25,6 +25,30 @@ def ok(args: list[str], cwd: Path, **env: str) -> str:
     return result.stdout
 
 
+def members(db: Path) -> dict[tuple[str, str], str]:
+    """{(workspace name, user login): role} for every membership in the store."""
+
+    async def read() -> dict[tuple[str, str], str]:
+        async with SQLiteStore(db) as store:
+            found: dict[tuple[str, str], str] = {}
+            for user in await store.list_users():
+                for workspace, role in await store.list_user_workspaces(user.id):
+                    found[workspace.name, user.login] = role
+            return found
+
+    return asyncio.run(read())
+
+
+def workspace_names(db: Path) -> list[str]:
+    """Every workspace's name, oldest first."""
+
+    async def read() -> list[str]:
+        async with SQLiteStore(db) as store:
+            return [w.name for w in await store.list_workspaces()]
+
+    return asyncio.run(read())
+
+
 def user_for(db: Path, token: str) -> str:
     """Ask the sync server's authenticator whom a token identifies."""
 
@@ -90,7 +114,22 @@ def test_expiring_token_and_revocation(tmp_path: Path) -> None:
     ("args", "expected"),
     [
         (["user", "create", "ADA"], "already exists"),
+        (["user", "create", "ADA", "--workspace", "Team"], "already exists"),
         (["user", "create", "two words"], "must not contain spaces"),
+        (["user", "create", "bob", "--role", "viewer"], "--role needs --workspace"),
+        (
+            ["user", "create", "bob", "--workspace", "Team", "--role", "boss"],
+            "--role must be one of owner, admin, member, viewer, not 'boss'",
+        ),
+        (["user", "create", "bob", "--workspace", " "], "--workspace must not be blank"),
+        (["user", "create", "bob", "--workspace", "W" * 101], "--workspace must be 1-100"),
+        (["user", "add", "nobody", "--workspace", "Team"], "no user named 'nobody'"),
+        (
+            ["user", "add", "ada", "--workspace", "Team", "--role", "Owner"],
+            "--role must be one of",
+        ),
+        (["user", "add", "ada", "--workspace", ""], "--workspace must not be blank"),
+        (["user", "add", "ada", "--role", "viewer", "--workspace", "a\tb"], "--workspace must be"),
         (["token", "create", "--user", "nobody"], "no user named 'nobody'"),
         (["token", "list", "--user", "nobody"], "no user named 'nobody'"),
         (["token", "create", "--user", "ada", "--expires", "soon"], "--expires must be"),
@@ -107,9 +146,55 @@ def test_failures_end_with_one_clear_line(tmp_path: Path, args: list[str], expec
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("taskly: ") and expected in lines[0]
-    # Nothing was created by a refused command.
+    # Nothing was created by a refused command: no user, no workspace, no membership.
     (record,) = json.loads(ok(["user", "list", "--json"], tmp_path))
     assert record["login"] == "ada"
+    assert workspace_names(tmp_path / "taskly-data" / "taskly.db") == []
+
+
+def test_user_create_with_a_workspace_and_role(tmp_path: Path) -> None:
+    db = tmp_path / "taskly-data" / "taskly.db"
+    ok(["user", "create", "ada", "--workspace", "Default", "--role", "owner"], tmp_path)
+    ok(["user", "create", "vic", "--workspace", "Default", "--role", "viewer"], tmp_path)
+    bob = ok(["user", "create", "bob", "--workspace", "Team"], tmp_path).strip()
+    assert len(bob) == 36, "user create still prints the id alone"
+    record = json.loads(
+        ok(["user", "create", "cy", "--workspace", "Team", "--role", "admin", "--json"], tmp_path)
+    )
+    assert record["login"] == "cy"
+    ok(["user", "create", "dee"], tmp_path)  # no workspace: a user with no membership
+    assert members(db) == {
+        ("Default", "ada"): "owner",
+        ("Default", "vic"): "viewer",
+        ("Team", "bob"): "member",  # the default role
+        ("Team", "cy"): "admin",
+    }
+    # Each workspace was created once, and `board create` finds the same one by name.
+    ok(["board", "create", "Roadmap", "--workspace", "Team"], tmp_path)
+    assert workspace_names(db) == ["Default", "Team"]
+    (board,) = ok(["board", "list"], tmp_path).splitlines()
+    assert board.split("\t")[2] == "Team"
+
+
+def test_user_add_makes_an_existing_user_a_member(tmp_path: Path) -> None:
+    db = tmp_path / "taskly-data" / "taskly.db"
+    board = ok(["board", "create", "Roadmap"], tmp_path).strip()  # creates workspace Default
+    ok(["user", "create", "ada"], tmp_path)
+    out = ok(["user", "add", "ADA", "--workspace", "Default", "--role", "viewer"], tmp_path)
+    assert out == "added ada to workspace Default as viewer\n"
+    out = ok(["user", "add", "ada", "--workspace", "Ops"], tmp_path)
+    assert out == "added ada to workspace Ops as member\n"
+    assert members(db) == {("Default", "ada"): "viewer", ("Ops", "ada"): "member"}
+    assert workspace_names(db) == ["Default", "Ops"]
+    assert board in ok(["board", "list"], tmp_path)
+
+    # Already a member: refused with one line naming the role held; nothing changes.
+    result = run(["user", "add", "ada", "--workspace", "Default", "--role", "owner"], tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "taskly: 'ada' is already a member of workspace 'Default' (as viewer)\n"
+    )
+    assert members(db) == {("Default", "ada"): "viewer", ("Ops", "ada"): "member"}
 
 
 @pytest.mark.postgres

@@ -3,17 +3,25 @@
 Everything here is black-box against docs/sync.md: the server is started and stopped only
 through its command line, signals and documented environment variables, and observed only
 through its stdout ready line, HTTP endpoints, WebSockets and (after it stopped) its store.
+
+Access: before a server's first start the harness makes the owner of workspace `Default`
+and a personal access token with `taskly user create` / `taskly token create` (see _auth.py;
+a new SQLite store starts as a copy of one made so once per session); every client presents
+that token unless a test passes another (`StoreSpec.user()`) or none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -28,11 +36,22 @@ import psycopg
 import pytest
 import websockets
 from pycrdt import Doc, Map, Text
+from websockets.typing import Subprotocol
 
 from crdt_model import Projection, is_canonical_id, new_id
 from storage import open_store
 
 from . import _wire as w
+from ._auth import (
+    DEFAULT,
+    DEFAULT_WORKSPACE,
+    OWNER_LOGIN,
+    TOKEN_PREFIX,
+    Identity,
+    TokenChoice,
+    remember_server,
+    with_token,
+)
 from ._nodeclient import NodeClient
 from ._pyclient import PyClient
 
@@ -89,6 +108,8 @@ class StoreSpec:
     kind: Literal["sqlite", "postgres"]
     data_dir: Path
     database_url: str | None = None
+    # Users made on this store so far, by login (the owner among them once a server started).
+    users: dict[str, Identity] = field(default_factory=dict, compare=False, repr=False)
 
     def env(self) -> dict[str, str]:
         """The TASKLY_* variables that select this store."""
@@ -109,10 +130,11 @@ class StoreSpec:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def create_board(self, name: str, *extra_args: str) -> str:
-        """Run `taskly board create NAME`; return the id it prints (checked to be a UUID)."""
+    def taskly(self, *args: str) -> str:
+        """Run `taskly ARGS --data-dir DIR` on this store; return its stdout; fail if it fails."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            [taskly_bin(), "board", "create", name, "--data-dir", str(self.data_dir), *extra_args],
+            [taskly_bin(), *args, "--data-dir", str(self.data_dir)],
             env=self.cli_env(),
             cwd=self.data_dir.parent,
             capture_output=True,
@@ -122,23 +144,91 @@ class StoreSpec:
         )
         if result.returncode != 0:
             pytest.fail(
-                f"`taskly board create {name}` exited {result.returncode}\n"
+                f"`taskly {' '.join(args)}` exited {result.returncode}\n"
                 f"stdout: {result.stdout}\nstderr: {result.stderr}"
             )
-        board_id = result.stdout.strip()
+        return result.stdout
+
+    def create_board(self, name: str, *extra_args: str) -> str:
+        """Run `taskly board create NAME`; return the id it prints (checked to be a UUID)."""
+        out = self.taskly("board", "create", name, *extra_args)
+        board_id = out.strip()
         assert is_canonical_id(board_id), (
-            f"`taskly board create` must print the new board id alone, got {result.stdout!r}"
+            f"`taskly board create` must print the new board id alone, got {out!r}"
         )
         return board_id
 
-    async def acreate_board(self, name: str) -> str:
+    async def acreate_board(self, name: str, *extra_args: str) -> str:
         """create_board() off the event loop."""
-        return await asyncio.to_thread(self.create_board, name)
+        return await asyncio.to_thread(self.create_board, name, *extra_args)
+
+    def user(
+        self, login: str, *, workspace: str | None = DEFAULT_WORKSPACE, role: str = "member"
+    ) -> Identity:
+        """A new user with a PAT, as an operator makes them.
+
+        `taskly user create LOGIN --workspace W --role R` (no workspace when None: a user who
+        belongs nowhere), then `taskly token create --user LOGIN`.
+        """
+        membership = [] if workspace is None else ["--workspace", workspace, "--role", role]
+        self.taskly("user", "create", login, *membership)
+        token = self.taskly("token", "create", "--user", login).strip()
+        assert token.startswith(TOKEN_PREFIX) and len(token.split()) == 1, (
+            f"`taskly token create` must print the token alone, got {token!r}"
+        )
+        made = Identity(login, token, workspace, None if workspace is None else role)
+        self.users[login] = made
+        return made
+
+    async def auser(
+        self, login: str, *, workspace: str | None = DEFAULT_WORKSPACE, role: str = "member"
+    ) -> Identity:
+        """user() off the event loop."""
+        return await asyncio.to_thread(self.user, login, workspace=workspace, role=role)
+
+    @property
+    def owner(self) -> Identity:
+        """The owner of workspace `Default` every client connects as by default (made once)."""
+        self.provision()
+        return self.users[OWNER_LOGIN]
+
+    def provision(self) -> None:
+        """Make the owner and their token unless done already (before a server's first start).
+
+        A SQLite store not created yet starts as a copy of one the CLI made once per session
+        (see _owner_template); any other store gets `taskly user create` + `token create`.
+        """
+        if OWNER_LOGIN in self.users:
+            return
+        if self.kind == "sqlite" and not (self.data_dir / SQLITE_FILE).exists():
+            source, owner = _owner_template()
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            for path in source.glob(SQLITE_FILE + "*"):  # the database and any WAL files
+                shutil.copy2(path, self.data_dir / path.name)
+            self.users[OWNER_LOGIN] = owner
+            return
+        self.user(OWNER_LOGIN, role="owner")
 
     async def load_doc(self, board_id: str) -> Any:
         """The board's document as stored (open the store directly: no server may be running)."""
         async with open_store(database_url=self.database_url, data_dir=self.data_dir) as store:
             return await store.load_doc(board_id)
+
+
+SQLITE_FILE = "taskly.db"  # the embedded store's file under the data dir (README)
+_template: tuple[Path, Identity] | None = None
+
+
+def _owner_template() -> tuple[Path, Identity]:
+    """A SQLite data dir holding only the owner and their token, made with the real CLI once
+    per test session: two CLI processes per test would add well over a minute to the suite."""
+    global _template
+    if _template is None:
+        root = Path(tempfile.mkdtemp(prefix="taskly-e2e-owner-"))
+        atexit.register(shutil.rmtree, root, True)
+        store = StoreSpec("sqlite", root / "taskly-data")
+        _template = (store.data_dir, store.user(OWNER_LOGIN, role="owner"))
+    return _template
 
 
 # -- the server ---------------------------------------------------------------------------------
@@ -161,11 +251,24 @@ class _Run:
 class TasklyServer:
     """`taskly serve --port 0` on one store; start, stop (SIGINT), kill (SIGKILL), restart."""
 
-    def __init__(self, store: StoreSpec, env: Mapping[str, str] | None = None) -> None:
-        """Prepare a server on `store` with extra TASKLY_* `env`; start() launches it."""
+    def __init__(
+        self, store: StoreSpec, env: Mapping[str, str] | None = None, *, provision: bool = True
+    ) -> None:
+        """Prepare a server on `store` with extra TASKLY_* `env`; start() launches it.
+
+        With `provision` (the default) the store gets its owner and their token before the
+        first start (`StoreSpec.owner`); without, the server starts on the store as it is.
+        """
         self.store = store
         self.env = dict(env or {})
+        self.provision = provision
         self.runs: list[_Run] = []
+
+    @property
+    def token(self) -> str | None:
+        """The token clients present by default: the store owner's (None if not provisioned)."""
+        owner = self.store.users.get(OWNER_LOGIN)
+        return None if owner is None else owner.token
 
     @property
     def run(self) -> _Run:
@@ -188,14 +291,16 @@ class TasklyServer:
         """The y-websocket serverUrl: ws://HOST:PORT/sync (room = board id)."""
         return f"ws://{self.run.host}:{self.run.port}/sync"
 
-    def board_url(self, board_id: str) -> str:
-        """ws://HOST:PORT/sync/BOARD_ID."""
-        return f"{self.sync_url}/{board_id}"
+    def board_url(self, board_id: str, token: TokenChoice = DEFAULT) -> str:
+        """ws://HOST:PORT/sync/BOARD_ID?token=TOKEN: the owner's token, `token`, or none."""
+        return with_token(f"{self.sync_url}/{board_id}", self.token if token is DEFAULT else token)
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start a process and wait for its ready line; fail with its output if none comes."""
         assert not self.running, "already running"
         self.store.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.provision:
+            self.store.provision()
         proc = subprocess.Popen(
             [taskly_bin(), "serve", "--host", "127.0.0.1", "--port", "0"]
             + ["--data-dir", str(self.store.data_dir)],
@@ -226,6 +331,7 @@ class TasklyServer:
                 f"`taskly serve` printed no `Taskly listening on http://HOST:PORT` line within "
                 f"{timeout} s (exit status {proc.returncode})\n{self.output()}"
             )
+        remember_server(self.sync_url, self.token)
 
     @staticmethod
     def _pump(run: _Run, stream: IO[bytes], is_stdout: bool) -> None:
@@ -419,6 +525,48 @@ async def probe(url: str, *frames: bytes | str) -> tuple[int, str] | None:
                 f"{PROBE_TIMEOUT} s after {[f[:40] for f in frames]!r}"
             ) from None
         return (ws.close_code or 1006, ws.close_reason or "")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """How the server ended a connection it refused, and what it sent before."""
+
+    code: int
+    reason: str
+    frames: list[bytes | str]
+
+
+async def refusal(url: str, subprotocols: Sequence[str] | None = None) -> Refusal | None:
+    """Connect and send sync step 1; return how the server refused the connection, or None
+    if it admitted it (it answered the step 1 with step 2)."""
+    frames: list[bytes | str] = []
+    async with websockets.connect(
+        url,
+        subprotocols=None if subprotocols is None else [Subprotocol(s) for s in subprotocols],
+        compression=None,
+        ping_interval=None,
+        proxy=None,
+        open_timeout=10,
+    ) as ws:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(w.sync_message(w.SYNC_STEP1, w.encode_state_vector({})))
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                async for message in ws:
+                    frames.append(message)
+                    if isinstance(message, bytes) and message[:2] == bytes(
+                        [w.MSG_SYNC, w.SYNC_STEP2]
+                    ):
+                        return None
+                await ws.wait_closed()
+        except websockets.ConnectionClosed:
+            pass
+        except TimeoutError:
+            raise AssertionError(
+                f"the server neither closed the connection nor answered sync step 1 within "
+                f"{PROBE_TIMEOUT} s; it sent {frames!r}"
+            ) from None
+        return Refusal(ws.close_code or 1006, ws.close_reason or "", frames)
 
 
 # -- convergence ----------------------------------------------------------------------------------

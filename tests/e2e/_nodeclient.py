@@ -15,6 +15,8 @@ import pytest
 
 from crdt_model import Projection, load_doc, project
 
+from ._auth import DEFAULT, TokenChoice, resolve
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "js" / "yws_client.mjs"
 DEFAULT_TIMEOUT = 10.0
@@ -116,9 +118,15 @@ class NodeClient:
 
     # -- commands ----------------------------------------------------------------------------
 
-    async def open(self, server_url: str, room: str) -> None:
-        """Create the WebsocketProvider(server_url, room) and start connecting."""
-        reply = await self.call("open", server_url=server_url, room=room)
+    async def open(self, server_url: str, room: str, *, token: TokenChoice = DEFAULT) -> None:
+        """Create the WebsocketProvider(server_url, room, {params: {token}}) and start connecting.
+
+        The token is the one the harness gave the server at `server_url` (its owner's), or
+        `token`; None connects with no token (no params).
+        """
+        reply = await self.call(
+            "open", server_url=server_url, room=room, token=resolve(token, server_url)
+        )
         self.client_id = int(reply["client_id"])
 
     async def connect(self, server_url: str | None = None) -> None:

@@ -6,18 +6,22 @@ on connect the client sends sync step 1 (its state vector) and its awareness sta
 the server's step 1 with step 2 (whatever the server lacks: this is how edits made offline,
 or lost in a server crash, reach the server again), applies step 2 and updates, and sends each
 local transaction as an update while connected.
+
+Its token is in the URL it is given (`TasklyServer.board_url()` puts the owner's there), or
+in the `["bearer", TOKEN]` subprotocols.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import websockets
 from pycrdt import Awareness, Doc, Map, TransactionEvent
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from crdt_model import Board, Projection, apply_update, project
 
@@ -50,8 +54,15 @@ class PyClient:
 
     # -- connection --------------------------------------------------------------------------
 
-    async def connect(self, url: str, within: float = DEFAULT_TIMEOUT) -> None:
-        """Open ws `url` (ws://HOST:PORT/sync/BOARD) and start syncing; see wait_synced()."""
+    async def connect(
+        self,
+        url: str,
+        within: float = DEFAULT_TIMEOUT,
+        *,
+        subprotocols: Sequence[str] | None = None,
+    ) -> None:
+        """Open ws `url` (ws://HOST:PORT/sync/BOARD?token=...) and start syncing; see
+        wait_synced(). `subprotocols` are offered in the handshake (["bearer", TOKEN])."""
         assert self.ws is None, f"{self.name} is already connected"
         self.url = url
         self.synced.clear()
@@ -64,7 +75,12 @@ class PyClient:
             self.awareness.set_local_state(state)
         # proxy=None: the tests talk to 127.0.0.1 and must not go through an HTTP proxy.
         self.ws = await websockets.connect(
-            url, open_timeout=within, max_size=None, ping_interval=None, proxy=None
+            url,
+            open_timeout=within,
+            max_size=None,
+            ping_interval=None,
+            proxy=None,
+            subprotocols=None if subprotocols is None else [Subprotocol(s) for s in subprotocols],
         )
         self._outbox = asyncio.Queue()
         await self.ws.send(w.sync_message(w.SYNC_STEP1, self.doc.get_state()))
@@ -85,9 +101,15 @@ class PyClient:
 
         await self.wait_for(synced, f"sync step 2 from {self.url}", within=within)
 
-    async def connect_synced(self, url: str, within: float = DEFAULT_TIMEOUT) -> None:
+    async def connect_synced(
+        self,
+        url: str,
+        within: float = DEFAULT_TIMEOUT,
+        *,
+        subprotocols: Sequence[str] | None = None,
+    ) -> None:
         """connect() then wait_synced()."""
-        await self.connect(url, within)
+        await self.connect(url, within, subprotocols=subprotocols)
         await self.wait_synced(within)
 
     async def disconnect(self) -> None:

@@ -1,6 +1,7 @@
 """Fixtures for the e2e suite: a store per test (SQLite dir or fresh Postgres database) and a
 factory of real `taskly serve` processes that are stopped with SIGINT at teardown, which must
-exit 0 (docs/sync.md)."""
+exit 0 (docs/sync.md). Each store gets an owner and a token before its first server starts;
+clients present that token unless a test says otherwise (see _auth.py)."""
 
 from __future__ import annotations
 
@@ -54,9 +55,14 @@ class ServerFactory:
         self.default_store = default_store
         self.servers: list[TasklyServer] = []
 
-    def __call__(self, store: StoreSpec | None = None, **env: str) -> TasklyServer:
-        """Start `taskly serve --port 0` with TASKLY_* `env` and wait until it listens."""
-        server = TasklyServer(store or self.default_store, env)
+    def __call__(
+        self, store: StoreSpec | None = None, *, provision: bool = True, **env: str
+    ) -> TasklyServer:
+        """Start `taskly serve --port 0` with TASKLY_* `env` and wait until it listens.
+
+        `provision=False` starts it on the store as it is, with no owner made beforehand.
+        """
+        server = TasklyServer(store or self.default_store, env, provision=provision)
         self.servers.append(server)
         server.start()
         return server

@@ -41,7 +41,7 @@ async def test_ready_line_health_and_metrics(
 
 @pytest.mark.parametrize("room", ["00000000-0000-4000-8000-000000000000", "not-a-board-id"])
 async def test_unknown_board_is_closed_with_4404(server: TasklyServer, room: str) -> None:
-    closed = await probe(f"{server.sync_url}/{room}")
+    closed = await probe(server.board_url(room))
     assert closed is not None and closed[0] == 4404, f"expected 4404, got {closed}"
     assert closed[1].strip(), "4404 came without a reason"
 
@@ -61,9 +61,13 @@ async def test_stock_provider_stops_reconnecting_on_4404(
 async def test_query_string_is_not_part_of_the_room(
     server: TasklyServer, board: str, clients: Clients
 ) -> None:
+    # `plain` has no query string at all: its token goes in the subprotocols.
     plain, with_token = clients.py("plain"), clients.py("token")
-    await plain.connect_synced(server.board_url(board))
-    await with_token.connect_synced(server.board_url(board) + "?token=abc&x=1")
+    assert server.token is not None
+    await plain.connect_synced(
+        server.board_url(board, token=None), subprotocols=["bearer", server.token]
+    )
+    await with_token.connect_synced(server.board_url(board) + "&x=1&room=other")
     assert with_token.projection().board.id == board
     card = with_token.board.create_card("Same room", created_by=new_id())
     await plain.wait_cards([card])

@@ -114,12 +114,14 @@ const awarenessStates = () => {
 }
 
 const commands = {
-  open ({ server_url: serverUrl, room, client_id: clientId }) {
+  // The token goes where a browser app puts it: y-websocket's `params` (?token=...).
+  open ({ server_url: serverUrl, room, client_id: clientId, token }) {
     if (provider !== null) throw new Error('already open')
     if (clientId != null) doc.clientID = clientId
     provider = new WebsocketProvider(serverUrl, room, doc, {
       WebSocketPolyfill: WebSocket,
-      disableBc: true
+      disableBc: true,
+      params: token == null ? {} : { token }
     })
     provider.on('status', ({ status }) => { send({ event: 'status', status }); poke() })
     provider.on('sync', (synced) => { send({ event: 'sync', synced }); poke() })

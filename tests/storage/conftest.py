@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -138,6 +139,32 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "memory":
         return _memory_backend()
     return _postgres_backend(request.getfixturevalue("pg_database"))
+
+
+def run_sql(backend: Backend, sql: str) -> None:
+    """Run one statement on a real backend's database from outside any Store (as another
+    process would), with foreign keys enforced as the stores enforce them."""
+    if backend.kind == "sqlite":
+        conn = sqlite3.connect(backend.target)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            with conn:
+                conn.execute(sql)
+        finally:
+            conn.close()
+    else:
+        with psycopg.connect(backend.target, autocommit=True) as pg:
+            pg.execute(sql.encode())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_db(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """An empty, never migrated real database (SQLite file or Postgres database)."""
+    if request.param == "sqlite":
+        path = tmp_path / "fresh.db"
+        return Backend("sqlite", lambda **kw: SQLiteStore(path, **kw), str(path))
+    url = request.getfixturevalue("empty_pg_database")
+    return Backend("postgres", lambda **kw: PostgresStore(url, **kw), url)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from storage import (
 )
 from storage import postgres as pg_module
 from storage import sqlite as sqlite_module
-from tests.storage.conftest import Backend
+from tests.storage.conftest import Backend, run_sql
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LATER = T0 + timedelta(days=7)
@@ -244,30 +244,12 @@ async def test_deleting_a_user_row_cascades_to_tokens_and_memberships(
         await store.add_member(ws.id, user.id, "member")
         await store.create_token(user.id, "ci", b"h")
         await store.create_refresh_token(user.id, b"r", LATER)
-    await _exec(db_backend, f"DELETE FROM users WHERE id = '{user.id}'")
+    run_sql(db_backend, f"DELETE FROM users WHERE id = '{user.id}'")
     async with db_backend.make() as store:
         assert await store.list_tokens(user.id) == []
         with pytest.raises(TokenNotFound):
             await store.get_refresh_token(b"r")
         assert [m.user_id for m in await store.list_members(ws.id)] == [keep.id]
-
-
-async def _exec(backend: Backend, sql: str) -> None:
-    import sqlite3
-
-    import psycopg
-
-    if backend.kind == "sqlite":
-        conn = sqlite3.connect(backend.target)
-        try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            with conn:
-                conn.execute(sql)
-        finally:
-            conn.close()
-    else:
-        with psycopg.connect(backend.target, autocommit=True) as pg:
-            pg.execute(sql.encode())
 
 
 async def test_0002_applies_on_a_database_at_0001_and_is_idempotent(
@@ -281,23 +263,11 @@ async def test_0002_applies_on_a_database_at_0001_and_is_idempotent(
             ws = await store.create_workspace("Before 0002")
             board = await store.create_board(ws.id, "B", "TSK")
     async with fresh_db.make(migrate_on_open=False) as store:
-        assert await store.migrate() == ["0002_auth"]
+        later = [m.version for m in real(fresh_db.kind)[1:]]  # type: ignore[arg-type]
+        assert later[0] == "0002_auth"
+        assert await store.migrate() == later
         assert await store.migrate() == []
         assert await store.get_board(board.id) == board
         user = await store.create_user("alice", "Alice")
         await store.add_member(ws.id, user.id, "owner")
         assert await store.list_user_workspaces(user.id) == [(ws, "owner")]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_db(request: pytest.FixtureRequest, tmp_path: object) -> Backend:
-    """An empty, never migrated database."""
-    from pathlib import Path
-
-    from storage import PostgresStore, SQLiteStore
-
-    if request.param == "sqlite":
-        path = Path(str(tmp_path)) / "fresh.db"
-        return Backend("sqlite", lambda **kw: SQLiteStore(path, **kw), str(path))
-    url = request.getfixturevalue("empty_pg_database")
-    return Backend("postgres", lambda **kw: PostgresStore(url, **kw), url)

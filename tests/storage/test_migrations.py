@@ -50,6 +50,7 @@ EXPECTED: dict[str, set[str]] = {
     "refresh_tokens": {"id", "family_id", "user_id", "token_hash", "created_at", "expires_at",
                        "used_at", "revoked_at"},
     "workspace_members": {"workspace_id", "user_id", "role", "added_at"},
+    "access_epoch": {"id", "epoch"},
 }  # fmt: skip
 
 
@@ -64,7 +65,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 
 def dump_schema(backend: Backend) -> dict[str, list[str]]:
-    """Describe every table: columns (type, null, pk), then indexes and constraints."""
+    """Describe every table: columns (type, null, pk), then indexes, constraints, triggers."""
     if backend.kind == "sqlite":
         return _dump_sqlite(backend.target)
     return _dump_postgres(backend.target)
@@ -103,6 +104,13 @@ def _dump_sqlite(path: str) -> dict[str, list[str]]:
                 f" ({', '.join(str(c[2]) for c in cols)}) on delete {cols[0][3]}"
                 for cols in fks.values()
             )
+            lines += sorted(
+                f"trigger {' '.join(sql.split())}"
+                for (sql,) in conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                    (table,),
+                )
+            )
             schema[table] = lines
         return schema
     finally:
@@ -130,6 +138,11 @@ def _dump_postgres(url: str) -> dict[str, list[str]]:
             " ORDER BY 1, 2"
         ):
             schema[table].append(f"constraint {name} {definition}")
+        for table, definition in conn.execute(
+            "SELECT tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger"
+            " WHERE NOT tgisinternal ORDER BY 1, tgname"
+        ):
+            schema[table].append(f"trigger {definition}")
         return schema
 
 

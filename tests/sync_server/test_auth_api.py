@@ -29,8 +29,9 @@ from sync_server.access.permissions import (
 )
 from sync_server.access.tokens import AccessTokens, TokenConfig
 from sync_server.app import create_app
-from sync_server.auth_api import REFRESH_COOKIE, issue_session
+from sync_server.auth_api import issue_session
 from sync_server.server import TasklyServer, bind_socket, display_url, uvicorn_config
+from sync_server.session_cookie import REFRESH_COOKIE
 from sync_server.settings import Settings
 from tests.e2e._harness import create_pg_database, drop_pg_database, pg_url
 
@@ -84,7 +85,7 @@ def set_cookie_value(response: httpx.Response) -> str | None:
     for header in response.headers.get_list("set-cookie"):
         if header.startswith(REFRESH_COOKIE + "="):
             attributes = {part.strip().lower() for part in header.split(";")[1:]}
-            assert {"httponly", "secure", "samesite=strict", "path=/auth"} <= attributes
+            assert {"httponly", "secure", "samesite=lax", "path=/auth"} <= attributes
             value = header.split(";")[0].split("=", 1)[1].strip('"')
             return value
     return None

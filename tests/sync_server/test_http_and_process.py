@@ -102,6 +102,24 @@ def _board_create(data_dir: Path) -> str:
     return out.stdout.strip()
 
 
+def _owner_token(data_dir: Path) -> str:
+    """Create a local owner of the Default workspace with the CLI; return their token."""
+
+    def taskly(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "sync_server", *args],
+            env=_env(data_dir),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    taskly("user", "create", "proc", "--workspace", "Default", "--role", "owner")
+    return taskly("token", "create", "--user", "proc")
+
+
 async def _start(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -127,9 +145,10 @@ async def test_serve_stops_gracefully_closing_with_1001_and_storing_everything(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     board = await asyncio.to_thread(_board_create, tmp_path)
+    token = await asyncio.to_thread(_owner_token, tmp_path)
     proc, base = await _start(tmp_path)
     try:
-        client = await YClient.connect(base, board)
+        client = await YClient.connect(base, board, query=f"?token={token}")
         card = await client.edit(lambda b: b.create_card("before shutdown", created_by=board))
         await client.edit(lambda b: b.rename("last words"))
         proc.send_signal(sig)

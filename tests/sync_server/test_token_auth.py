@@ -20,7 +20,9 @@ from storage import PostgresStore, SQLiteStore, Store
 from sync_server import protocol as p
 from sync_server.access import AccessTokens, TokenConfig, new_personal_access_token
 from sync_server.access.authenticator import TokenAuthenticator, pat_hash
-from sync_server.errors import AUTH_REQUIRED, FORBIDDEN, NOT_FOUND
+from sync_server.auth import Credential, Principal
+from sync_server.auth_api import issue_session, refresh_hash
+from sync_server.errors import AUTH_REQUIRED, FORBIDDEN, NOT_FOUND, AuthRequired
 from tests.storage.conftest import pg_database as pg_database
 from tests.storage.conftest import pg_template as pg_template
 from tests.sync_server.conftest import Running, make_board, run_app
@@ -250,3 +252,38 @@ async def test_roles_on_postgres(pg_database: str) -> None:
             await member.close()
             await viewer.close()
         assert (await stored(store, board)).board().name == "Postgres"
+
+
+async def test_the_principal_names_workspace_credential_and_epoch_for_the_watcher(
+    world: World,
+) -> None:
+    authenticate = TokenAuthenticator(world.store, world.tokens)
+    workspace = (await world.store.get_board(world.board)).workspace_id
+
+    def scope(token: str) -> dict[str, Any]:
+        return {
+            "type": "websocket",
+            "path_params": {"board_id": world.board},
+            "query_string": f"token={token}".encode(),
+        }
+
+    pat = new_personal_access_token()
+    record = await world.store.create_token(world.users["member"], "ci", pat_hash(pat.token))
+    epoch = await world.store.access_epoch()
+    assert await authenticate(scope(pat.token)) == Principal(
+        user_id=world.users["member"],
+        read_only=False,
+        workspace_id=workspace,
+        credential=Credential("pat", record.id),
+        access_epoch=epoch,
+    )
+    session = await issue_session(world.store, CONFIG, world.users["viewer"])
+    family = (await world.store.get_refresh_token(refresh_hash(session.refresh.token))).family_id
+    viewer = await authenticate(scope(session.access.token))
+    assert viewer.credential == Credential("session", family) and viewer.read_only
+    # An access token issued without a session has nothing to revoke but the membership.
+    assert (await authenticate(scope(world.jwt("owner")))).credential is None
+    # Once the session ends, its access tokens open nothing, though they have not expired.
+    await world.store.revoke_refresh_family(family)
+    with pytest.raises(AuthRequired, match="session has ended"):
+        await authenticate(scope(session.access.token))
