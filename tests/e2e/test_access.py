@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import httpx
 import pytest
 import websockets
 from pycrdt import Map
@@ -258,3 +259,81 @@ async def test_no_sign_in_link_when_users_exist(
     server = taskly(sqlite_store)
     assert await server.astop() == 0, server.output()
     assert server.runs[0].stdout == [f"Taskly listening on {server.http_url}"]
+
+
+# -- live changes reach open connections within 5 seconds ---------------------------------------
+
+LIVE_WITHIN = 5.0
+
+
+async def test_revoking_a_token_with_the_cli_closes_its_live_connection_within_5_s(
+    any_store: StoreSpec, taskly: ServerFactory, clients: Clients
+) -> None:
+    server = taskly(any_store)
+    board = await server.store.acreate_board("Live")
+    ada = await server.store.auser("ada", role="member")
+    bob = await server.store.auser("bob", role="member")
+    ada_client, bob_client = clients.py("ada"), clients.py("bob")
+    await ada_client.connect_synced(server.board_url(board, ada.token))
+    await bob_client.connect_synced(server.board_url(board, bob.token))
+    listed = await asyncio.to_thread(server.store.taskly, "token", "list", "--user", "ada")
+    await asyncio.to_thread(server.store.taskly, "token", "revoke", listed.split("\t")[0])
+    revoked_at = asyncio.get_running_loop().time()
+    code, reason = await ada_client.wait_closed(within=LIVE_WITHIN)
+    took = asyncio.get_running_loop().time() - revoked_at
+    assert code == 4401 and "revoked" in reason, (code, reason)
+    assert took < LIVE_WITHIN, f"closed {took:.1f} s after the revocation"
+    assert ada.token not in reason
+    # Bob's connection is untouched and still writes.
+    card = bob_client.board.create_card("still here", created_by=new_id())
+    fresh = clients.py("owner")
+    await fresh.connect_synced(server.board_url(board))
+    await fresh.wait_cards([card])
+    assert not bob_client.closed.is_set()
+
+
+async def test_demoting_and_removing_a_member_through_the_api_reaches_the_live_connection(
+    server: TasklyServer, clients: Clients
+) -> None:
+    board = await server.store.acreate_board("Live roles")
+    cy = await server.store.auser("cy", role="member")
+    cy_client, owner = clients.py("cy"), clients.py("owner")
+    await cy_client.connect_synced(server.board_url(board, cy.token))
+    await owner.connect_synced(server.board_url(board))
+    written = cy_client.board.create_card("written as a member", created_by=new_id())
+    await owner.wait_cards([written])
+
+    headers = {"Authorization": f"Bearer {server.store.owner.token}"}
+    async with httpx.AsyncClient(base_url=server.http_url, headers=headers) as api:
+        (workspace,) = (await api.get("/api/workspaces")).json()["workspaces"]
+        members = (await api.get(f"/api/workspaces/{workspace['id']}/members")).json()
+        cy_id = next(m["user_id"] for m in members["members"] if m["login"] == "cy")
+        member_url = f"/api/workspaces/{workspace['id']}/members/{cy_id}"
+
+        # Demoted to viewer while connected: the connection stays open, its edits are dropped.
+        demoted = await api.patch(member_url, json={"role": "viewer"})
+        assert demoted.status_code == 200, demoted.text
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LIVE_WITHIN
+        dropped = None
+        while dropped is None and loop.time() < deadline:
+            probe = cy_client.board.create_card("written as a viewer?", created_by=new_id())
+            await asyncio.sleep(0.5)
+            if probe not in owner.card_ids():
+                dropped = probe
+        assert dropped is not None, "the demotion did not reach the connection within 5 s"
+        await asyncio.sleep(1.0)
+        assert dropped not in owner.card_ids()
+        assert not cy_client.closed.is_set()
+
+        # Removed: the connection is closed with 4403 within 5 s.
+        removed = await api.delete(member_url)
+        assert removed.status_code == 204, removed.text
+        removed_at = loop.time()
+        code, reason = await cy_client.wait_closed(within=LIVE_WITHIN)
+        assert code == 4403 and reason, (code, reason)
+        assert loop.time() - removed_at < LIVE_WITHIN
+    # Nothing cy wrote as a viewer was stored.
+    assert await server.astop() == 0, server.output()
+    stored = set((await server.store.load_doc(board)).get("cards", type=Map).keys())
+    assert written in stored and dropped not in stored

@@ -10,6 +10,7 @@ import pytest
 
 from storage import SQLiteStore
 from sync_server import protocol as p
+from sync_server.room import READ_ONLY_REASON
 from tests.sync_server.conftest import Running, read_only_when_asked, run_app
 from tests.sync_server.yclient import YClient
 
@@ -135,3 +136,28 @@ async def test_read_only_updates_never_reach_storage_or_others(
         assert late.board.board().repo == "octo/cat"
         for client in (editor, viewer, late):
             await client.close()
+
+
+async def test_a_read_only_connection_is_told_once_with_the_standard_auth_message(
+    store: SQLiteStore, board: str
+) -> None:
+    async with run_app(store, authenticator=read_only_when_asked) as server:
+        viewer = await YClient.connect(server.ws, board, query="?ro=1")
+        editor = await YClient.connect(server.ws, board)
+        await viewer.edit(lambda b: b.rename("one"))
+        await viewer.edit(lambda b: b.rename("two"))
+        await viewer.edit(lambda b: b.rename("three"))
+        # Sync step 1 after the edits is answered after them: everything has been handled.
+        await viewer.send(p.encode_sync_step1(viewer.doc.get_state()))
+        await viewer.wait_for(lambda: len(viewer.messages(p.SyncStep2)) >= 2)
+        denied = [m for m in viewer.received if isinstance(m, p.Ignored)]
+        # y-protocols' auth message (type 2), "permission denied" (0), with a reason: once.
+        assert [m.message_type for m in denied] == [p.MESSAGE_AUTH]
+        frame = p.encode_permission_denied(READ_ONLY_REASON)
+        assert frame[:2] == bytes((p.MESSAGE_AUTH, p.AUTH_PERMISSION_DENIED))
+        assert frame.endswith(READ_ONLY_REASON.encode())
+        # The editor got none of it, and nothing was stored.
+        assert not [m for m in editor.received if isinstance(m, p.Ignored)]
+        assert editor.board.board().name == "Board"
+        await viewer.close()
+        await editor.close()
