@@ -1,7 +1,8 @@
 """Taskly storage: the Store protocol and its SQLite and Postgres implementations.
 
 Boards are stored as an append-only log of Yjs v1 updates plus a compacted snapshot, with
-dated checkpoints keeping history beyond the log's retention window.
+dated checkpoints keeping history beyond the log's retention window. The materialized tables
+hold each board's projection (crdt_model.project) for queries, full-text search and activity.
 """
 
 from storage._auth_protocol import AuthStore
@@ -18,6 +19,17 @@ from storage._auth_records import (
 from storage._base import redact_url
 from storage._compaction import DEFAULT_RETENTION, STEPS
 from storage._factory import open_store
+from storage._materialized_protocol import MaterializedStore
+from storage._materialized_records import (
+    MAX_PAGE_LIMIT,
+    CardActivity,
+    CardHit,
+    CardPage,
+    CardQuery,
+    CardSort,
+    MaterializedBoard,
+    ProjectionBatch,
+)
 from storage._protocol import StepHook, Store
 from storage._records import (
     Board,
@@ -31,6 +43,7 @@ from storage._records import (
 )
 from storage.errors import (
     BoardNotFound,
+    CardNotFound,
     Conflict,
     InvalidRole,
     InvalidUpdate,
@@ -50,12 +63,19 @@ from storage.sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "MAX_PAGE_LIMIT",
     "ROLES",
     "STEPS",
     "AccessToken",
     "AuthStore",
     "Board",
     "BoardNotFound",
+    "CardActivity",
+    "CardHit",
+    "CardNotFound",
+    "CardPage",
+    "CardQuery",
+    "CardSort",
     "Checkpoint",
     "CompactionResult",
     "Conflict",
@@ -64,12 +84,15 @@ __all__ = [
     "InvalidUpdate",
     "LastOwner",
     "LoadedBoard",
+    "MaterializedBoard",
+    "MaterializedStore",
     "Member",
     "MemberNotFound",
     "MigrationError",
     "NotFound",
     "OriginKind",
     "PostgresStore",
+    "ProjectionBatch",
     "RefreshToken",
     "Role",
     "RotationResult",

@@ -10,6 +10,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 from pycrdt import Doc
 
 from storage._auth_protocol import AuthStore
+from storage._materialized_protocol import MaterializedStore
 from storage._records import (
     Board,
     CompactionResult,
@@ -24,12 +25,14 @@ StepHook = Callable[[str], None]
 
 
 @runtime_checkable
-class Store(AuthStore, Protocol):
+class Store(AuthStore, MaterializedStore, Protocol):
     """Persistent home of workspaces, boards and each board's update log, snapshot and history,
-    and of users, tokens and workspace memberships (AuthStore).
+    of users, tokens and workspace memberships (AuthStore), and of the boards' materialized
+    tables (MaterializedStore).
 
     Every method raises only StorageError subclasses (driver errors are translated), except
-    ValueError for a naive datetime argument.
+    ValueError for a naive datetime argument or a malformed batch, query, cursor or limit of
+    the materialized tables.
     """
 
     async def __aenter__(self) -> Self:

@@ -19,6 +19,15 @@ class BoardNotFound(NotFound):
         self.board_id = board_id
 
 
+class CardNotFound(NotFound):
+    """The card is not in the board's materialized tables."""
+
+    def __init__(self, board_id: str, card_id: str) -> None:
+        super().__init__(f"card {card_id!r} of board {board_id!r} does not exist")
+        self.board_id = board_id
+        self.card_id = card_id
+
+
 class WorkspaceNotFound(NotFound):
     """The workspace does not exist."""
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from storage._base import StoreBase, check_updates, new_id, resolve_time
 from storage._compaction import run_compaction, state_as_of
 from storage._memory_auth import MemoryAuthMixin
+from storage._memory_materialized import MaterializedData, MemoryMaterializedMixin
 from storage._protocol import StepHook
 from storage._records import (
     Board,
@@ -39,9 +40,10 @@ class _BoardData:
     snapshot: tuple[bytes, int] | None = None
     checkpoints: dict[datetime, Checkpoint] = field(default_factory=dict)
     watermark: int = 0
+    materialized: MaterializedData = field(default_factory=MaterializedData)
 
 
-class InMemoryStore(MemoryAuthMixin, StoreBase):
+class InMemoryStore(MemoryAuthMixin, MemoryMaterializedMixin, StoreBase):
     """Store held in memory; one asyncio.Lock makes every operation atomic."""
 
     def __init__(self, *, retention: timedelta | None = None) -> None:
@@ -153,12 +155,15 @@ class InMemoryStore(MemoryAuthMixin, StoreBase):
         if not burst:
             return []
         when = resolve_time(at)
-        data = self._board(board_id)
-        seqs: list[int] = []
-        for update, origin in burst:
-            data.last_seq += 1
-            data.log[data.last_seq] = StoredUpdate(data.last_seq, update, when, origin)
-            seqs.append(data.last_seq)
+        # The lock: a compaction in progress works on a copy it swaps in when done, and would
+        # drop what was written to the board meanwhile (the databases make appends wait too).
+        async with self._lock:
+            data = self._board(board_id)
+            seqs: list[int] = []
+            for update, origin in burst:
+                data.last_seq += 1
+                data.log[data.last_seq] = StoredUpdate(data.last_seq, update, when, origin)
+                seqs.append(data.last_seq)
         return seqs
 
     async def read_log(
@@ -210,9 +215,10 @@ class InMemoryStore(MemoryAuthMixin, StoreBase):
 
     async def next_card_number(self, board_id: str) -> int:
         """Hand out the board's next card number."""
-        data = self._board(board_id)
-        data.next_card_number += 1
-        return data.next_card_number - 1
+        async with self._lock:  # see append_many
+            data = self._board(board_id)
+            data.next_card_number += 1
+            return data.next_card_number - 1
 
     async def get_watermark(self, board_id: str) -> int:
         """Return the last seq the materializer projected for the board (0 if none)."""
@@ -220,7 +226,8 @@ class InMemoryStore(MemoryAuthMixin, StoreBase):
 
     async def set_watermark(self, board_id: str, projected_seq: int) -> None:
         """Record the last seq the materializer projected for the board."""
-        self._board(board_id).watermark = projected_seq
+        async with self._lock:  # see append_many
+            self._board(board_id).watermark = projected_seq
 
 
 class _CompactionTxn:

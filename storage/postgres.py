@@ -29,6 +29,7 @@ from storage._columns import BOARD_COLS, LOG_COLS
 from storage._compaction import run_compaction, state_as_of
 from storage._migrations import CREATE_TABLE, PG_LOCK_KEY, load_migrations, pending
 from storage._postgres_auth import PostgresAuthMixin
+from storage._postgres_materialized import PostgresMaterializedMixin
 from storage._protocol import StepHook
 from storage._records import (
     Board,
@@ -107,7 +108,7 @@ async def _require_board(conn: Conn, board_id: str, *, lock: bool = False) -> in
     return int(rows[0][0])
 
 
-class PostgresStore(PostgresAuthMixin, StoreBase):
+class PostgresStore(PostgresAuthMixin, PostgresMaterializedMixin, StoreBase):
     """Store on a Postgres database through an AsyncConnectionPool."""
 
     def __init__(

@@ -42,6 +42,7 @@ from storage._records import (
     Workspace,
 )
 from storage._sqlite_auth import SQLiteAuthMixin
+from storage._sqlite_materialized import SQLiteMaterializedMixin
 from storage._time import as_utc, from_micros, to_micros
 from storage.errors import (
     BoardNotFound,
@@ -99,7 +100,7 @@ def _stored(row: sqlite3.Row | tuple[Any, ...]) -> StoredUpdate:
     )
 
 
-class SQLiteStore(SQLiteAuthMixin, StoreBase):
+class SQLiteStore(SQLiteAuthMixin, SQLiteMaterializedMixin, StoreBase):
     """Store on one SQLite file: WAL journal, synchronous=FULL, BEGIN IMMEDIATE writes."""
 
     def __init__(

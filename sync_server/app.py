@@ -32,6 +32,7 @@ from sync_server.access.headers import http_middleware, security_headers
 from sync_server.access.ratelimit import RateLimiter, RateLimitMiddleware
 from sync_server.access.tokens import AccessTokens, TokenConfig
 from sync_server.access.watcher import AccessWatcher
+from sync_server.api import api_routes
 from sync_server.auth import Authenticator, Principal, authenticate
 from sync_server.auth_api import auth_api_routes
 from sync_server.channel import ChannelClosed, WebSocketChannel
@@ -39,6 +40,7 @@ from sync_server.connection import DEFAULT_MAX_QUEUE_BYTES, Connection
 from sync_server.errors import INTERNAL_ERROR, clip_reason, close_for
 from sync_server.github_oauth import GitHubOAuthConfig, github_auth_routes
 from sync_server.http_auth import rate_limit_user
+from sync_server.materializer import Materializer
 from sync_server.metrics import Metrics
 from sync_server.room import Room
 from sync_server.rooms import Rooms
@@ -64,6 +66,7 @@ class State(TypedDict):
     metrics: Metrics
     authenticate: Authenticator
     access_watcher: AccessWatcher | None
+    materializer: Materializer | None
 
 
 def create_app(
@@ -96,11 +99,18 @@ def create_app(
                     open_store(database_url=settings.database_url, data_dir=settings.data_dir)
                 )
             metrics = Metrics()
+            # Projects every stored update into the relational tables (REST reads, queries).
+            materializer = Materializer(the_store)
+            await materializer.start()
+            # Closed after the rooms' shutdown below (which stores their last updates) and
+            # before the store: it projects what is still flagged, then stops.
+            stack.push_async_callback(materializer.aclose)
             rooms = Rooms(
                 the_store,
                 metrics,
                 idle_unload_seconds=settings.idle_unload_seconds,
                 memory_budget_bytes=settings.memory_budget_bytes,
+                materializer=materializer,
             )
             rooms.start()
             # With tokens, memberships and revocations changed while connections are open
@@ -116,6 +126,7 @@ def create_app(
                     metrics=metrics,
                     authenticate=authenticator,
                     access_watcher=watcher,
+                    materializer=materializer,
                 )
             finally:
                 if watcher is not None:
@@ -132,7 +143,7 @@ def create_app(
     ]
     middleware = http_middleware(settings.cors_origins)
     if tokens is not None:
-        routes += auth_api_routes(tokens) + sign_in_routes(tokens)
+        routes += auth_api_routes(tokens) + api_routes(tokens) + sign_in_routes(tokens)
         if limiter is not None:
             # Inside CORS and the security headers, so 429 answers carry both.
             middleware.append(

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import msgspec
 
-from crdt_model import ModelError, new_board, new_id
-from storage import Board, StorageError, Store, UpdateOrigin, User, UserNotFound, open_store
+from crdt_model import ModelError
+from storage import Board, StorageError, Store, User, UserNotFound, open_store
 from sync_server.access.server_keys import ServerKeys, ServerKeysError, load_server_keys
+from sync_server.api.board_setup import check_new_board, create_board_with_document
 from sync_server.bootstrap import prepare_access, sign_in_code_for, sign_in_url
 from sync_server.cli_users import CommandError, add_commands, run_command, workspace_named
 from sync_server.secure_app import secure_app
@@ -87,16 +88,13 @@ async def _migrate(settings: Settings) -> list[str]:
 
 
 async def _board_create(settings: Settings, name: str, workspace_name: str, prefix: str) -> Board:
-    board_id = new_id()
     try:  # validate the name and prefix before touching the store
-        new_board(board_id, name, new_id(), prefix)
+        check_new_board(name, prefix)
     except ModelError as exc:
         raise CliError(str(exc)) from None
     async with _open(settings) as store:
         workspace = await workspace_named(store, workspace_name)
-        doc = new_board(board_id, name, workspace.id, prefix, standard_columns=True)
-        board = await store.create_board(workspace.id, name, prefix, id=board_id)
-        await store.append(board.id, doc.get_update(), UpdateOrigin("server"))
+        board, _ = await create_board_with_document(store, workspace.id, name, prefix)
         return board
 
 

@@ -32,5 +32,15 @@ class ServerOrigin(msgspec.Struct, frozen=True, tag="server"):
         return UpdateOrigin("server", None)
 
 
-Origin = ClientOrigin | ServerOrigin
+class ApiOrigin(msgspec.Struct, frozen=True, tag="api"):
+    """A change made through the REST API by one user (Room.write)."""
+
+    user_id: str | None
+
+    def for_storage(self) -> UpdateOrigin:
+        """Return the origin recorded in the update log."""
+        return UpdateOrigin("api", self.user_id)
+
+
+Origin = ClientOrigin | ServerOrigin | ApiOrigin
 SERVER = ServerOrigin("card-number")

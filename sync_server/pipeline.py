@@ -4,7 +4,8 @@ Updates applied to a room's doc are queued here with a sequence number. One writ
 per room drains the queue: whatever accumulated while the previous append was in flight goes
 to the store in one `append_many` transaction (group commit), in order. Only after the commit
 does the writer release the batch: first the callbacks waiting for "everything applied up to
-seq N is stored" (sync step 2 replies), then `on_stored` (the broadcast). If the store fails,
+seq N is stored" (sync step 2 replies), then `on_stored` (the room's callback: the broadcast,
+then the materializer's flag); each released write knows its seq in the log. If the store fails,
 the batch stays queued and the append is retried with exponential backoff (50 ms doubling to
 5 s); nothing unstored is ever released. An update the store refuses as invalid (it cannot be:
 pycrdt encoded it) is isolated by retrying one at a time, logged and dropped.
@@ -33,13 +34,14 @@ MAX_BACKOFF: Final = 5.0
 class PendingWrite:
     """An update applied to the doc and not yet stored."""
 
-    __slots__ = ("origin", "seq", "source", "update")
+    __slots__ = ("origin", "seq", "source", "store_seq", "update")
 
     def __init__(self, seq: int, update: bytes, origin: UpdateOrigin, source: object) -> None:
         self.seq = seq
         self.update = update
         self.origin = origin
         self.source = source  # the connection it came from (not echoed to), or None
+        self.store_seq: int | None = None  # its seq in the board's log, once stored
 
 
 class DurableWriter:
@@ -53,6 +55,7 @@ class DurableWriter:
         on_stored: Callable[[list[PendingWrite]], None],
         *,
         high_water_bytes: int = 64 * 1024 * 1024,
+        head_seq: int = 0,
     ) -> None:
         self.board_id = board_id
         self.store = store
@@ -61,6 +64,10 @@ class DurableWriter:
         self.high_water_bytes = high_water_bytes
         self.applied_seq = 0
         self.stored_seq = 0
+        # The board's log head as far as this writer knows: the seq of the last update it
+        # stored, or the head the board was loaded at.
+        self.head_seq = head_seq
+        self.last_enqueued: PendingWrite | None = None
         self.failed = False
         self.pending_bytes = 0
         self._pending: deque[PendingWrite] = deque()
@@ -81,7 +88,9 @@ class DurableWriter:
     def enqueue(self, update: bytes, origin: UpdateOrigin, source: object) -> int:
         """Queue an applied update for storing; return its sequence number."""
         self.applied_seq += 1
-        self._pending.append(PendingWrite(self.applied_seq, update, origin, source))
+        write = PendingWrite(self.applied_seq, update, origin, source)
+        self.last_enqueued = write
+        self._pending.append(write)
         self.pending_bytes += len(update)
         if self.pending_bytes > self.high_water_bytes:
             self._below_high_water.clear()
@@ -95,6 +104,17 @@ class DurableWriter:
             callback()
         else:
             self._waiters.append((self.applied_seq, callback))
+
+    async def stored(self) -> None:
+        """Wait until everything applied so far is stored (or dropped as invalid)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def release() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.when_stored(release)
+        await done
 
     async def below_high_water(self) -> None:
         """Wait while too many bytes wait to be stored (backpressure on the readers)."""
@@ -124,7 +144,9 @@ class DurableWriter:
             batch = list(islice(self._pending, size))
             started = time.perf_counter()
             try:
-                await self.store.append_many(self.board_id, [(w.update, w.origin) for w in batch])
+                seqs = await self.store.append_many(
+                    self.board_id, [(w.update, w.origin) for w in batch]
+                )
             except asyncio.CancelledError:
                 raise
             except InvalidUpdate as exc:
@@ -153,6 +175,10 @@ class DurableWriter:
             self.failed = False
             self._one_at_a_time = False
             backoff = FIRST_BACKOFF
+            for write, store_seq in zip(batch, seqs, strict=True):
+                write.store_seq = store_seq
+            if seqs:
+                self.head_seq = max(self.head_seq, seqs[-1])
             self._release(batch, stored=True)
 
     def _release(self, batch: list[PendingWrite], *, stored: bool) -> None:

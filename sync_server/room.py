@@ -17,6 +17,13 @@ connection sends after the server decided to close it (revoked access, lag) is h
 A client's sync step 1 is answered with a step 2 computed at once (so it holds only what
 was applied so far) and released when all of that is stored; a connection that was sent the
 board's stored bytes before it joined (rooms.py, cold load) gets only what lies beyond them.
+
+REST writes (`Room.write`, below) are transactions on the live doc under an ApiOrigin: they
+go through the same observer, pipeline and broadcast as a client's update (to every
+connection), and the call returns once the update is stored, with its seq in the board's log.
+After every stored batch the materializer is flagged (`Materializer.notify`, which only sets a
+flag), so the relational tables follow the document (sync_server/materializer.py).
+
 Awareness messages are relayed to every connection of the room, the sender included:
 y-websocket clients close and reopen a connection that received nothing for 30 s, and a
 client alone in a room gets its own awareness renewals (every 15 s) back as the keep-alive,
@@ -27,13 +34,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pycrdt import Doc, TransactionEvent
 
-from crdt_model import apply_update, check_update_v1
+from crdt_model import Board, apply_update, check_update_v1
 from storage import Store
 from sync_server import protocol as p
 from sync_server.awareness import RoomAwareness
@@ -41,10 +48,15 @@ from sync_server.card_numbers import CardNumberer
 from sync_server.connection import Connection
 from sync_server.errors import MalformedMessage
 from sync_server.metrics import Metrics
-from sync_server.origins import SERVER, Origin
+from sync_server.origins import SERVER, ApiOrigin, Origin
 from sync_server.pipeline import DurableWriter, PendingWrite
 
+if TYPE_CHECKING:
+    from sync_server.materializer import Materializer
+
 log = logging.getLogger("taskly.sync")
+
+T = TypeVar("T")
 
 _EMPTY_UPDATE: Final = b"\x00\x00"
 READ_ONLY_REASON: Final = "read-only: your role on this board does not allow edits"
@@ -69,8 +81,11 @@ class Room:
         *,
         loaded_bytes: int,
         dirty: bool,
+        head_seq: int = 0,
+        materializer: Materializer | None = None,
     ) -> None:
         self.board_id = board_id
+        self.materializer = materializer
         self.doc = doc
         self.metrics = metrics
         self.connections: dict[int, Connection] = {}
@@ -80,7 +95,9 @@ class Room:
         # Whether the stored log has rows a compaction would fold (skip compacting otherwise).
         self.dirty = dirty
         self.last_active = time.monotonic()
-        self.writer = DurableWriter(board_id, store, metrics, self._broadcast_stored)
+        self.writer = DurableWriter(
+            board_id, store, metrics, self._broadcast_stored, head_seq=head_seq
+        )
         self._origin: Origin = SERVER
         self._source: Connection | None = None
         self._subscription = doc.observe(self._on_transaction)
@@ -188,6 +205,33 @@ class Room:
         with self._applying(conn.origin, conn):
             apply_update(self.doc, update, conn.origin, checked=False)
 
+    # -- REST writes ---------------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[Board], T], origin: ApiOrigin) -> tuple[T, int]:
+        """Run `fn` on the live doc in one transaction under `origin`; return (result, seq).
+
+        `fn` gets a crdt_model Board over the room's doc and must not await (it cannot) nor pass
+        an `origin` to the operations (they join this transaction). Its change is broadcast to
+        every connection and stored like any update; this returns once it is stored, with its
+        seq in the board's log (pass it to `Materializer.wait_projected` for read-your-writes).
+        A `fn` that changes nothing returns the board's current head seq. If `fn` raises
+        (a crdt_model ValidationError, NotFoundError...), the exception propagates; Yjs has no
+        rollback, so whatever `fn` wrote before raising is stored too: validate first, as every
+        crdt_model operation does.
+        """
+        await self.writer.below_high_water()
+        self.last_active = time.monotonic()
+        before = self.writer.last_enqueued
+        with self._applying(origin, None), self.doc.transaction(origin=origin):
+            result = fn(Board(self.doc))
+        mine = self.writer.last_enqueued
+        await self.writer.stored()
+        if mine is None or mine is before:
+            return result, self.writer.head_seq
+        if mine.store_seq is None:
+            raise RuntimeError(f"the store refused the update of board {self.board_id}")
+        return result, mine.store_seq
+
     def _relay_awareness(self, conn: Connection, data: bytes, message: p.Awareness) -> None:
         rewritten = self.awareness.apply(message.entries, conn.id)
         if rewritten is not None:
@@ -224,3 +268,5 @@ class Room:
             for conn in connections:
                 if conn is not write.source:
                     conn.send(frame)
+        if self.materializer is not None:
+            self.materializer.notify(self.board_id)

@@ -19,6 +19,12 @@
   answered with only what lies beyond. Nothing unstored is sent early: these bytes come from
   the store. One store.load serves the room and every early send; the bytes are referenced
   only until sent.
+- Projection before compaction: with a materializer, a room about to be compacted (idle
+  unload, shutdown) first waits, briefly, until the materializer has projected everything
+  the room stored: compaction merges the log into the snapshot, and updates merged before
+  they were projected can no longer be attributed one by one (materializer.py).
+- REST writes: `Rooms.write(board_id, fn, origin)` loads the board if needed and runs
+  `Room.write` on it (one transaction on the live doc, stored, broadcast).
 - Memory budget: each room's estimate is 20 bytes per encoded byte (loaded snapshot + tail +
   every update applied since) plus 16 KiB (see room.py for the measurements). When the sum
   exceeds the budget, idle rooms are unloaded least recently used first, without waiting for
@@ -31,16 +37,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pycrdt import Doc, merge_updates
 
-from crdt_model import apply_update
+from crdt_model import Board, apply_update
 from storage import LoadedBoard, Store
 from sync_server import protocol as p
 from sync_server.connection import Connection
 from sync_server.metrics import Metrics
+from sync_server.origins import ApiOrigin
 from sync_server.room import Room
+
+if TYPE_CHECKING:
+    from sync_server.materializer import Materializer
 
 log = logging.getLogger("taskly.sync")
 
@@ -51,8 +61,13 @@ PRESEND_WAIT_SECONDS: Final = 0.5
 _EMPTY_UPDATE: Final = b"\x00\x00"
 _EMPTY_AWARENESS: Final = p.encode_awareness(p.encode_awareness_update([]))
 _PROPAGATE: Final = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
+# How long an idle unload waits for the board's projection before compacting anyway.
+UNLOAD_PROJECTION_WAIT_SECONDS: Final = 2.0
+# The same at shutdown (bounded by the flush time as well).
+SHUTDOWN_PROJECTION_WAIT_SECONDS: Final = 10.0
 
 Send = Callable[[bytes], Awaitable[None]]
+T = TypeVar("T")
 
 
 class PreSend:
@@ -139,9 +154,11 @@ class Rooms:
         *,
         idle_unload_seconds: float,
         memory_budget_bytes: int,
+        materializer: Materializer | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
+        self.materializer = materializer
         self.idle_unload_seconds = idle_unload_seconds
         self.memory_budget_bytes = memory_budget_bytes
         self.rooms: dict[str, Room] = {}
@@ -224,6 +241,7 @@ class Rooms:
         else:
             presends = []
         tail_rows = len(loaded.tail)
+        head_seq = loaded.head_seq
         del loaded
         doc: Doc[Any] = Doc()
         for update in updates:
@@ -239,7 +257,13 @@ class Rooms:
             self.metrics,
             loaded_bytes=loaded_bytes,
             dirty=bool(tail_rows),
+            head_seq=head_seq,
+            materializer=self.materializer,
         )
+        if self.materializer is not None:
+            # Updates stored by another process (`taskly board create`, a worker) are
+            # projected as soon as the board is opened, not at the next rescan.
+            self.materializer.notify(board_id)
         log.info(
             "board loaded board=%s bytes=%d tail=%d early sends=%d in %.3fs",
             board_id,
@@ -264,6 +288,15 @@ class Rooms:
         del frames
         tasks = [presend.task for presend in presends if presend.task is not None]
         await asyncio.wait(tasks, timeout=PRESEND_WAIT_SECONDS)
+
+    async def write(
+        self, board_id: str, fn: Callable[[Board], T], origin: ApiOrigin
+    ) -> tuple[T, int]:
+        """Load the board if needed and run `Room.write` on it; raise BoardNotFound."""
+        room = await self.acquire(board_id)
+        # No await between acquire and write's first step: the room cannot be unloaded
+        # in between, and once the change is queued the room is busy until it is stored.
+        return await room.write(fn, origin)
 
     def connections(self) -> list[Connection]:
         """Return every connection of every loaded room (a copy: safe to use across awaits)."""
@@ -320,6 +353,9 @@ class Rooms:
         if not room.idle or room.busy or self.rooms.get(room.board_id) is not room:
             return False
         if room.dirty:
+            await self._wait_projected(room, UNLOAD_PROJECTION_WAIT_SECONDS)
+            if not room.idle or room.busy or self.rooms.get(room.board_id) is not room:
+                return False
             try:
                 await self.store.compact(room.board_id)
             except Exception as exc:
@@ -333,6 +369,22 @@ class Rooms:
         self.unloads += 1
         log.info("board unloaded board=%s (%s)", room.board_id, reason)
         return True
+
+    async def _wait_projected(self, room: Room, seconds: float) -> None:
+        """Give the materializer up to `seconds` to project what the room stored."""
+        if self.materializer is None or room.writer.head_seq == 0:
+            return
+        if self.materializer.failing(room.board_id):
+            log.warning("board=%s: its projection is failing; compacting anyway", room.board_id)
+            return
+        head = room.writer.head_seq
+        if not await self.materializer.wait_projected(room.board_id, head, seconds):
+            log.warning(
+                "board=%s not projected up to seq %d within %.1fs; compacting anyway",
+                room.board_id,
+                head,
+                seconds,
+            )
 
     async def shutdown(self, *, flush_seconds: float) -> None:
         """Store everything pending (waiting up to `flush_seconds`), compact, stop the rooms."""
@@ -355,6 +407,8 @@ class Rooms:
                 )
                 continue
             if room.dirty:
+                wait = min(SHUTDOWN_PROJECTION_WAIT_SECONDS, deadline - time.monotonic())
+                await self._wait_projected(room, max(0.0, wait))
                 try:
                     await self.store.compact(room.board_id)
                 except Exception as exc:

@@ -212,7 +212,7 @@ async def test_0003_applies_on_a_database_at_0002(
         async with fresh_db.make() as store:
             w = await World(store).build()
     async with fresh_db.make(migrate_on_open=False) as store:
-        assert await store.migrate() == ["0003_access_epoch"]
+        assert (await store.migrate())[:1] == ["0003_access_epoch"]  # and any later ones
         assert await store.migrate() == []
         # Existing rows are untouched and the triggers work on them.
         assert await store.get_member_role(w.workspace, w.member) == "member"

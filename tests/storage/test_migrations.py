@@ -26,22 +26,25 @@ EXPECTED: dict[str, set[str]] = {
     "schema_migrations": {"version", "applied_at"},
     "workspaces": {"id", "name", "created_at"},
     "boards": {"id", "workspace_id", "name", "card_prefix", "created_at", "archived_at",
-               "last_seq", "next_card_number"},
+               "last_seq", "next_card_number", "repo", "schema_version", "document_id",
+               "document_workspace_id"},
     "board_updates": {"board_id", "seq", "data", "created_at", "origin_kind", "origin_actor"},
     "board_snapshots": {"board_id", "state", "up_to_seq", "created_at"},
     "board_checkpoints": {"board_id", "as_of", "up_to_seq", "state"},
-    "board_columns": {"board_id", "id", "name", "rank", "role", "wip_limit"},
-    "cards": {"board_id", "id", "column_id", "rank", "number", "title", "description",
-              "priority", "points", "due", "sprint_id", "created_by", "created_at", "archived",
-              "git_branch", "last_automation", "updated_at"},
-    "labels": {"board_id", "id", "name", "color"},
+    "board_columns": {"board_id", "id", "name", "rank", "role", "wip_limit", "position"},
+    "cards": {"board_id", "id", "column_id", "raw_column_id", "rank", "number", "key", "title",
+              "description", "priority", "points", "due", "labels", "assignees", "sprint_id",
+              "created_by", "created_at", "archived", "git_branch", "git", "fingerprint",
+              "updated_at"},
+    "labels": {"board_id", "id", "name", "color", "position"},
     "card_labels": {"board_id", "card_id", "label_id"},
     "card_assignees": {"board_id", "card_id", "user_id"},
-    "sprints": {"board_id", "id", "name", "start_date", "end_date", "goal", "capacity"},
-    "comments": {"board_id", "id", "card_id", "author", "body", "created_at"},
-    "pull_requests": {"board_id", "repo", "number", "title", "state", "url", "head_branch",
-                      "head_sha", "ci", "approvals", "updated_at"},
+    "sprints": {"board_id", "id", "name", "start_date", "end_date", "goal", "capacity",
+                "position"},
+    "comments": {"board_id", "card_id", "position", "id", "author", "body", "created_at"},
     "card_pull_requests": {"board_id", "card_id", "repo", "number"},
+    "card_activity": {"board_id", "card_id", "seq", "at", "origin_kind", "origin_actor", "field",
+                      "old", "new"},
     "projection_watermarks": {"board_id", "projected_seq", "updated_at"},
     "users": {"id", "login", "login_key", "name", "email", "github_id", "github_login",
               "github_token_encrypted", "is_local", "created_at", "updated_at"},
@@ -52,6 +55,15 @@ EXPECTED: dict[str, set[str]] = {
     "workspace_members": {"workspace_id", "user_id", "role", "added_at"},
     "access_epoch": {"id", "epoch"},
 }  # fmt: skip
+
+# What each database adds for full-text search: SQLite an FTS5 table over cards (plus the
+# shadow tables FTS5 keeps its index in) addressed by an explicit rowid, Postgres a generated
+# tsvector column.
+FTS5_SHADOWS = ("cards_fts_config", "cards_fts_data", "cards_fts_docsize", "cards_fts_idx")
+DIALECT_EXTRAS: dict[str, dict[str, set[str]]] = {
+    "sqlite": {"cards": {"row_id"}, "cards_fts": {"title", "description", "cards_fts", "rank"}},
+    "postgres": {"cards": {"search"}},
+}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -120,13 +132,18 @@ def _dump_sqlite(path: str) -> dict[str, list[str]]:
 def _dump_postgres(url: str) -> dict[str, list[str]]:
     with psycopg.connect(url) as conn:
         schema: dict[str, list[str]] = {}
-        for table, column, dtype, nullable, default in conn.execute(
-            "SELECT table_name, column_name, data_type, is_nullable, column_default"
+        for table, column, dtype, nullable, default, collation, generated in conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default,"
+            " collation_name, generation_expression"
             " FROM information_schema.columns WHERE table_schema = 'public'"
             " ORDER BY table_name, ordinal_position"
         ):
             null = "NULL" if nullable == "YES" else "NOT NULL"
-            schema.setdefault(table, []).append(f"column {column} {dtype} {null} default={default}")
+            line = f"column {column} {dtype} {null} default={default}"
+            # Explicit collations and generated columns only (the rest use the defaults).
+            line += f" collate={collation}" if collation else ""
+            line += f" generated={generated}" if generated else ""
+            schema.setdefault(table, []).append(line)
         for table, definition in conn.execute(
             "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public'"
             " ORDER BY tablename, indexname"
@@ -197,8 +214,12 @@ async def test_every_expected_table_and_column_exists(fresh: Backend) -> None:
     columns = {
         table: {line.split()[1] for line in lines if line.startswith("column ")}
         for table, lines in schema.items()
+        if table not in FTS5_SHADOWS
     }
-    assert columns == EXPECTED
+    expected = {table: set(names) for table, names in EXPECTED.items()}
+    for table, names in DIALECT_EXTRAS[fresh.kind].items():
+        expected.setdefault(table, set()).update(names)
+    assert columns == expected
 
 
 async def test_a_database_from_newer_code_is_refused(fresh: Backend) -> None:
