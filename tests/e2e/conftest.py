@@ -10,18 +10,15 @@ from pathlib import Path
 
 import pytest
 
-# Plain asserts in the helpers get pytest's detailed failure messages too.
-pytest.register_assert_rewrite("tests.e2e._harness", "tests.e2e._pyclient", "tests.e2e._nodeclient")
-
-from ._harness import (  # noqa: E402
+from ._harness import (
     StoreSpec,
     TasklyServer,
     create_pg_database,
     drop_pg_database,
     pg_url,
 )
-from ._nodeclient import NodeClient, require_node  # noqa: E402
-from ._pyclient import PyClient  # noqa: E402
+from ._nodeclient import NodeClient, require_node
+from ._pyclient import PyClient
 
 
 @pytest.fixture
