@@ -130,9 +130,15 @@ def prepare_batch(board_id: str, batch: ProjectionBatch) -> PreparedBatch:
     if not isinstance(batch, ProjectionBatch):
         raise ValueError(f"expected a ProjectionBatch, got {type(batch).__name__}")
     batch = _typed(batch, _batch_decoder)
-    seq = batch.projected_seq
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise ValueError(f"projected_seq must be an integer >= 0, not {seq!r}")
+    for name in ("from_seq", "projected_seq"):
+        seq = getattr(batch, name)
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise ValueError(f"{name} must be an integer >= 0, not {seq!r}")
+    if batch.from_seq >= batch.projected_seq:
+        raise ValueError(
+            f"a batch covers at least one update: from_seq {batch.from_seq} must be below"
+            f" projected_seq {batch.projected_seq}"
+        )
     at = as_utc(batch.at)
     _unique("column", [c.id for c in batch.columns or []])
     _unique("label", [label.id for label in batch.labels or []])

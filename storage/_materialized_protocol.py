@@ -24,7 +24,9 @@ class MaterializedStore(Protocol):
     """
 
     async def apply_projection(self, board_id: str, batch: ProjectionBatch) -> bool:
-        """Write `batch` and move the watermark in one transaction; False if already projected."""
+        """Write `batch` and move the watermark from batch.from_seq to batch.projected_seq in
+        one transaction, only if the watermark is batch.from_seq; else write nothing and return
+        False (another writer projected the board meanwhile)."""
         ...
 
     async def read_materialized(self, board_id: str) -> MaterializedBoard:

@@ -36,13 +36,22 @@ class CardActivity(msgspec.Struct, frozen=True, kw_only=True):
     seq: int  # the update's sequence number in the board's log
     at: datetime
     origin: UpdateOrigin
-    field: str  # a CardRow field name; "card" with old/new None for creation and deletion
+    # A CardRow field name, or "card" for a creation (old None, new the whole row) or a
+    # deletion (old the whole row, new None), or "comments": one entry per card and update
+    # however many comments it touched (old the removed and edited comments as they were,
+    # new the added and edited ones as they are).
+    field: str
     old: Any = None
     new: Any = None
 
 
 class ProjectionBatch(msgspec.Struct, frozen=True, kw_only=True):
     """What one materializer run changes, written in one transaction with the watermark.
+
+    The batch is the change from the board's tables at watermark `from_seq` to those at
+    `projected_seq` (0 <= from_seq < projected_seq): it is written only while the watermark is
+    still `from_seq` (a compare-and-set), so of two batches computed from one watermark only
+    the first written is.
 
     `None` for board, columns, labels or sprints means unchanged; a list replaces them all
     (boards have few). Cards and comments are incremental: only those an update touched.
@@ -60,6 +69,8 @@ class ProjectionBatch(msgspec.Struct, frozen=True, kw_only=True):
     # Every comment of each listed card, replacing that card's comments.
     card_comments: dict[str, list[CommentRow]] = {}
     activity: list[CardActivity] = []
+    # The watermark the batch was computed from: the board's tables as they were at that seq.
+    from_seq: int
     # The last log sequence this batch covers; becomes the board's watermark.
     projected_seq: int
     at: datetime

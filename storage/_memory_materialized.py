@@ -102,14 +102,15 @@ class MemoryMaterializedMixin:
         return record
 
     async def apply_projection(self, board_id: str, batch: ProjectionBatch) -> bool:
-        """Write `batch` and move the watermark in one step; False if already projected."""
+        """Write `batch` and move the watermark in one step if it is still the batch's from_seq;
+        else write nothing and return False."""
         prepared = prepare_batch(board_id, batch)
         async with self._lock:  # a compaction swaps in a copy of the record: wait for it
             return self._apply(self._record(board_id), prepared)
 
     def _apply(self, record: _BoardRecord, prepared: PreparedBatch) -> bool:
         batch = prepared.batch
-        if record.watermark >= batch.projected_seq:
+        if record.watermark != batch.from_seq:
             return False
         m = record.materialized
         if batch.columns is not None:

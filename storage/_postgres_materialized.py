@@ -1,10 +1,11 @@
 """PostgresStore's half of MaterializedStore: projection writes and card reads (a mixin).
 
 apply_projection locks the board's watermark row (SELECT ... FOR UPDATE) before comparing it
-with the batch, so two materializers projecting the same board queue and the second writes
-nothing. It never locks the boards row, which appends update: only when the document changed
-the board's fields does it update that row, as its last statement, so an append waits for the
-commit at most. Reads run at REPEATABLE READ: one consistent view of every table.
+with the batch's `from_seq`, so two materializers projecting the same board from one watermark
+queue and the second writes nothing. It never locks the boards row, which appends update: only
+when the document changed the board's fields does it update that row, as its last statement,
+so an append waits for the commit at most. Reads run at REPEATABLE READ: one consistent view
+of every table.
 
 Postgres text cannot hold U+0000. A document may (any client can write it), so every string
 written here has it replaced by U+FFFD; SQLite and InMemoryStore keep it.
@@ -122,7 +123,8 @@ class PostgresMaterializedMixin:
         raise NotImplementedError
 
     async def apply_projection(self, board_id: str, batch: ProjectionBatch) -> bool:
-        """Write `batch` and move the watermark in one transaction; False if already projected."""
+        """Write `batch` and move the watermark in one transaction if it is still the batch's
+        from_seq; else write nothing and return False."""
         prepared = prepare_batch(board_id, batch)
         batch = prepared.batch  # typed
         async with self._tx() as conn:
@@ -137,7 +139,7 @@ class PostgresMaterializedMixin:
                 "SELECT projected_seq FROM projection_watermarks WHERE board_id = %s FOR UPDATE",
                 (board_id,),
             )
-            if int(rows[0][0]) >= batch.projected_seq:
+            if int(rows[0][0]) != batch.from_seq:
                 return False
             await _write(conn, board_id, prepared)
             await conn.execute(

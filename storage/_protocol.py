@@ -100,6 +100,16 @@ class Store(AuthStore, MaterializedStore, Protocol):
         """Return every board (of one workspace, if given), oldest first."""
         ...
 
+    async def set_board_archived(
+        self, board_id: str, archived: bool, *, at: datetime | None = None
+    ) -> Board:
+        """Archive (or unarchive) a board; raise BoardNotFound.
+
+        Archiving sets `archived_at` to `at` (default now), unless the board is archived
+        already (it keeps its first time); unarchiving clears it. Returns the board as now.
+        """
+        ...
+
     # -- the update log ----------------------------------------------------------------------
 
     async def append(

@@ -1,7 +1,8 @@
 """SQLiteStore's half of MaterializedStore: projection writes and card reads (a mixin).
 
 apply_projection runs in one BEGIN IMMEDIATE transaction, which holds the database write lock
-from its first statement: the watermark it compares against cannot move before it commits.
+from its first statement: the watermark it compares with the batch's `from_seq` cannot move
+before it commits.
 Full-text search is the FTS5 table cards_fts, kept in step with cards by triggers (0004).
 """
 
@@ -101,7 +102,8 @@ class SQLiteMaterializedMixin:
         raise NotImplementedError
 
     async def apply_projection(self, board_id: str, batch: ProjectionBatch) -> bool:
-        """Write `batch` and move the watermark in one transaction; False if already projected."""
+        """Write `batch` and move the watermark in one transaction if it is still the batch's
+        from_seq; else write nothing and return False."""
         prepared = prepare_batch(board_id, batch)
         batch = prepared.batch  # typed
         async with self._tx("IMMEDIATE") as conn:
@@ -112,7 +114,7 @@ class SQLiteMaterializedMixin:
                     (board_id,),
                 )
             )
-            if rows and int(rows[0][0]) >= batch.projected_seq:
+            if (int(rows[0][0]) if rows else 0) != batch.from_seq:
                 return False
             await _write(conn, board_id, prepared)
             await conn.execute(

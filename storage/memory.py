@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
+
 from storage._base import StoreBase, check_updates, new_id, resolve_time
 from storage._compaction import run_compaction, state_as_of
 from storage._memory_auth import MemoryAuthMixin
@@ -142,6 +144,17 @@ class InMemoryStore(MemoryAuthMixin, MemoryMaterializedMixin, StoreBase):
             if workspace_id is None or d.board.workspace_id == workspace_id
         ]
         return sorted(boards, key=lambda b: (b.created_at, b.id))
+
+    async def set_board_archived(
+        self, board_id: str, archived: bool, *, at: datetime | None = None
+    ) -> Board:
+        """Archive (or unarchive) a board; raise BoardNotFound."""
+        when = resolve_time(at)
+        async with self._lock:  # see append_many
+            data = self._board(board_id)
+            kept = data.board.archived_at or when
+            data.board = msgspec.structs.replace(data.board, archived_at=kept if archived else None)
+            return data.board
 
     async def append_many(
         self,

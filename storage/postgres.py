@@ -308,6 +308,22 @@ class PostgresStore(PostgresAuthMixin, PostgresMaterializedMixin, StoreBase):
                 )
         return [_board(r) for r in rows]
 
+    async def set_board_archived(
+        self, board_id: str, archived: bool, *, at: datetime | None = None
+    ) -> Board:
+        """Archive (or unarchive) a board; raise BoardNotFound."""
+        when = resolve_time(at)
+        async with self._tx() as conn:
+            rows = await _fetchall(
+                conn,
+                "UPDATE boards SET archived_at = CASE WHEN %s THEN COALESCE(archived_at, %s) END"
+                f" WHERE id = %s RETURNING {BOARD_COLS}",
+                (archived, when, board_id),
+            )
+        if not rows:
+            raise BoardNotFound(board_id)
+        return _board(rows[0])
+
     # -- the update log ----------------------------------------------------------------------------
 
     async def append_many(

@@ -12,15 +12,18 @@ Every write transaction starts with BEGIN IMMEDIATE, which takes the database wr
 front (waiting up to busy_timeout), so two Stores or two processes on the same file serialize
 their appends instead of failing to upgrade a read lock. Sequence numbers are allocated from
 ``boards.last_seq`` inside that transaction: unique, gap-free, in append order. Reads run in a
-deferred transaction so that a snapshot and its tail come from the same database state.
+deferred transaction so that a snapshot and its tail come from the same database state. A task
+cancelled mid-call leaves nothing open: its transaction is rolled back before the connection
+serves another call (`SQLiteStore._tx`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -54,6 +57,8 @@ from storage.errors import (
 )
 
 DB_FILENAME: Final = "taskly.db"
+
+log = logging.getLogger("taskly.storage")
 
 # Result codes meaning "the database is there but cannot serve us right now".
 _UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL",
@@ -116,6 +121,7 @@ class SQLiteStore(SQLiteAuthMixin, SQLiteMaterializedMixin, StoreBase):
         self.busy_timeout = busy_timeout
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._cleanups: set[asyncio.Task[None]] = set()  # rollbacks of cancelled transactions
 
     @classmethod
     def in_dir(cls, data_dir: Path, **options: Any) -> SQLiteStore:
@@ -172,21 +178,48 @@ class SQLiteStore(SQLiteAuthMixin, SQLiteMaterializedMixin, StoreBase):
     async def _tx(
         self, mode: Literal["IMMEDIATE", "DEFERRED"]
     ) -> AsyncIterator[aiosqlite.Connection]:
-        """Run the block in one transaction: IMMEDIATE for writes, DEFERRED for reads."""
-        async with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise StorageUnavailable("the store is not open")
+        """Run the block in one transaction: IMMEDIATE for writes, DEFERRED for reads.
+
+        Safe against cancellation at any point. aiosqlite runs each statement in its worker
+        thread, in the order sent, and finishes it even when the task awaiting it is cancelled:
+        a BEGIN cancelled while in flight still opens its transaction afterwards. So on any
+        error or cancellation (during BEGIN, the block or COMMIT) a ROLLBACK is queued behind
+        the statements already sent, and the lock is released only once it has run: the next
+        transaction never starts inside this one. An error waits for the rollback before it
+        propagates; a cancellation propagates at once and leaves the rollback to a task. A
+        call cancelled during its COMMIT may have committed.
+        """
+        await self._lock.acquire()
+        conn = self._conn
+        if conn is None:
+            self._lock.release()
+            raise StorageUnavailable("the store is not open")
+        try:
             with wrap_errors():
                 await conn.execute(f"BEGIN {mode}")
-                try:
-                    yield conn
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        with suppress(sqlite3.Error):
-                            await conn.execute("ROLLBACK")
-                    raise
+                yield conn
+                await conn.execute("COMMIT")
+        except BaseException as exc:
+            cleanup = asyncio.create_task(self._roll_back_and_release(conn))
+            self._cleanups.add(cleanup)
+            cleanup.add_done_callback(self._cleanups.discard)
+            if isinstance(exc, Exception):
+                await asyncio.shield(cleanup)
+            raise
+        self._lock.release()
+
+    async def _roll_back_and_release(self, conn: aiosqlite.Connection) -> None:
+        """Roll back whatever transaction the statements already sent left open, then release
+        the lock (held meanwhile, so nothing else runs on the connection before)."""
+        try:
+            await conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:  # not "no transaction is active": the rollback failed
+                log.error("sqlite: rolling back an abandoned transaction failed: %s", exc)
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: the connection is closed
+            log.error("sqlite: rolling back an abandoned transaction failed: %s", exc)
+        finally:
+            self._lock.release()
 
     async def ping(self) -> None:
         """Run a trivial query; raise StorageUnavailable if the database does not answer."""
@@ -306,6 +339,22 @@ class SQLiteStore(SQLiteAuthMixin, SQLiteMaterializedMixin, StoreBase):
                     (workspace_id,),
                 )
         return [_board(r) for r in rows]
+
+    async def set_board_archived(
+        self, board_id: str, archived: bool, *, at: datetime | None = None
+    ) -> Board:
+        """Archive (or unarchive) a board; raise BoardNotFound."""
+        when = to_micros(resolve_time(at))
+        async with self._tx("IMMEDIATE") as conn:
+            async with conn.execute(
+                "UPDATE boards SET archived_at = CASE WHEN ? THEN COALESCE(archived_at, ?) END"
+                f" WHERE id = ? RETURNING {BOARD_COLS}",
+                (archived, when, board_id),
+            ) as cur:
+                row = await cur.fetchone()
+        if row is None:
+            raise BoardNotFound(board_id)
+        return _board(row)
 
     # -- the update log ----------------------------------------------------------------------------
 

@@ -14,17 +14,20 @@ once. A run:
    again and diffed, and each changed field becomes a card activity entry attributed to the
    origin stored with that update in the log (the user of a connection or an API call, the
    git bridge, an import, the server);
-3. writes one ProjectionBatch: the net changes of the run plus the new watermark, in one
-   store transaction (`apply_projection`). A store failure is logged and retried with backoff
-   (50 ms doubling to 5 s) until it succeeds; the shadow is kept meanwhile.
+3. writes one ProjectionBatch: the net changes of the run from the watermark it started at
+   (`from_seq`) to the new one, in one store transaction (`apply_projection`). A store failure
+   is logged and retried with backoff (50 ms doubling to 5 s) until it succeeds; the shadow is
+   kept meanwhile.
 
 Exactly once: the watermark moves in the transaction that writes the rows and activity, so a
 crash before the commit leaves the old watermark and the next run (or the next process) does
-the same work again; after the commit the rows are never written twice. `apply_projection`
-answers False when the watermark is already at or beyond the batch (another process
-projected it): the shadow is dropped and rebuilt from the store's watermark. (Two processes
-projecting the same board at once could still both write the activity of an overlap: a
-compare-and-set on the batch's starting watermark in apply_projection would close that.)
+the same work again; after the commit the rows are never written twice. `apply_projection` is
+a compare-and-set: it writes the batch only while the board's watermark is still the batch's
+`from_seq`, and otherwise answers False and writes nothing (another process projected the
+board meanwhile, or a retried write had committed after all). The shadow is then dropped and
+rebuilt from the store's watermark. So of two processes projecting one board at once only one
+writes each range: a batch's net changes (a card created and deleted within it, say) are
+never applied on top of tables that another batch has moved.
 
 Building a shadow (on the first run for a board, after a restart, after eviction): the empty
 document for a board never projected whose log still starts at seq 1; else the store's
@@ -117,12 +120,13 @@ class _Board:
 class _Prepared:
     """A run's input: the shadow to apply to, the rows, and a fallback diff if needed."""
 
-    __slots__ = ("built", "fallback", "rows", "shadow", "write_level")
+    __slots__ = ("built", "fallback", "from_seq", "rows", "shadow", "write_level")
 
     def __init__(
         self,
         shadow: Shadow,
         rows: list[StoredUpdate],
+        from_seq: int,
         *,
         built: bool = False,
         fallback: tuple[MaterializedBoard, UpdateOrigin, StoredUpdate | None] | None = None,
@@ -130,6 +134,7 @@ class _Prepared:
     ) -> None:
         self.shadow = shadow
         self.rows = rows
+        self.from_seq = from_seq  # the watermark the tables are at: the batch's from_seq
         self.built = built  # the shadow was built for this run (log its warnings)
         self.fallback = fallback
         self.write_level = write_level  # never projected: write the board-level rows
@@ -444,12 +449,12 @@ class Materializer:
         rows = await self._retry(board_id, "reading the update log", read_log)
         contiguous = bool(rows) and rows[0].seq == watermark + 1
         if shadow is not None and contiguous:
-            return _Prepared(shadow, rows)
+            return _Prepared(shadow, rows, watermark)
         if watermark == 0 and contiguous:
             # Never projected, and the log still starts at seq 1: the state at the
             # watermark is the empty document, no need to load the snapshot.
             empty = await self._build(board_id, [], 0)
-            return _Prepared(empty, rows, write_level=True)
+            return _Prepared(empty, rows, watermark, write_level=True)
         if not rows and state.head_hint <= watermark:
             if shadow is not None:
                 self._keep(board_id, shadow)
@@ -468,7 +473,9 @@ class Materializer:
             ]
             built = await self._build(board_id, updates, watermark)
             # At watermark 0 the document is empty, not a board: its defaults are no news.
-            return _Prepared(built, after, built=watermark > 0, write_level=watermark == 0)
+            return _Prepared(
+                built, after, watermark, built=watermark > 0, write_level=watermark == 0
+            )
         # Compaction merged unprojected updates (watermark, snapshot_seq] into the snapshot.
         snapshot_seq = loaded.snapshot_seq
         tables = await self._retry(board_id, "reading the tables", self.store.read_materialized)
@@ -483,8 +490,14 @@ class Materializer:
         )
         assert loaded.snapshot is not None
         built = await self._build(board_id, [loaded.snapshot], snapshot_seq)
+        # The shadow is at snapshot_seq, but the diff is from the tables, at the watermark (if
+        # another process moved them since, the watermark moved too: the batch is refused).
         return _Prepared(
-            built, loaded.tail[: self.max_rows], built=True, fallback=(tables, origin, last)
+            built,
+            loaded.tail[: self.max_rows],
+            watermark,
+            built=True,
+            fallback=(tables, origin, last),
         )
 
     async def _merged_origin(
@@ -534,8 +547,11 @@ class Materializer:
                 len(batch.activity),
             )
             return len(prepared.rows) >= self.max_rows
+        # Refused: the watermark is no longer the batch's from_seq. Nothing was written; the
+        # next run (at once) rebuilds the shadow at the store's watermark and projects from it.
         log.info("board=%s was projected elsewhere meanwhile; rebuilding its document", board_id)
         shadow.close()
+        self._drop_shadow(board_id)
         return True
 
     def _apply(self, board_id: str, prepared: _Prepared) -> Run:
@@ -543,11 +559,13 @@ class Materializer:
         shadow = prepared.shadow
         if prepared.fallback is not None:
             tables, origin, last = prepared.fallback
-            run = Run(board_id, tables_level(tables))
+            run = Run(board_id, tables_level(tables), prepared.from_seq)
             at = last.created_at if last is not None else _now()
             shadow.diff_from(tables, run, seq=shadow.seq, at=at, origin=origin)
         else:
-            run = Run(board_id, shadow.level_rows(), write_level=prepared.write_level)
+            run = Run(
+                board_id, shadow.level_rows(), prepared.from_seq, write_level=prepared.write_level
+            )
         if prepared.built:
             run.warn(shadow.build_warnings)
         for row in prepared.rows:

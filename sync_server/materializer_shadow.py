@@ -99,10 +99,14 @@ class Level:
 class Run:
     """What one materializer run changed: activity, warnings and the rows as they started."""
 
-    def __init__(self, board_id: str, start: Level, *, write_level: bool = False) -> None:
-        """Start a run whose board-level rows were `start` (written anyway if `write_level`)."""
+    def __init__(
+        self, board_id: str, start: Level, from_seq: int, *, write_level: bool = False
+    ) -> None:
+        """Start a run from tables at watermark `from_seq` whose board-level rows were `start`
+        (written anyway if `write_level`)."""
         self.board_id = board_id
         self.start = start
+        self.from_seq = from_seq
         self.write_level = write_level
         self.start_cards: dict[str, CardRow | None] = {}
         self.start_comments: dict[str, list[CommentRow]] = {}
@@ -182,6 +186,7 @@ class Run:
             delete_cards=delete,
             card_comments=comments,
             activity=self.activity,
+            from_seq=self.from_seq,
             projected_seq=self.projected_seq,
             at=at,
         )

@@ -1,8 +1,8 @@
-"""Boards: list, create, read with columns and cards, rename or reconfigure.
+"""Boards: list, create, read with columns and cards, rename or reconfigure, archive.
 
-Archiving is not here yet: the Store has no operation that sets a board's `archived_at`. What
-depends on it is: the board list's `archived` filter, `archived_at` in every answer, and the
-409 every write to an archived board gets (live.py).
+Archiving sets the board's `archived_at` (a column of the board's row, not part of its
+document): the board list's `archived` filter and every answer show it, and every REST write
+to an archived board is refused with 409 (live.py) until it is unarchived.
 """
 
 from __future__ import annotations
@@ -102,6 +102,20 @@ async def patch_board(call: Call) -> b.BoardDetail:
     return await board_detail(call, call.board_id)
 
 
+async def archive_board(call: Call) -> b.BoardDetail:
+    """Archive the board: it stays readable and is listed with `archived=true`; every change
+    to it is refused with 409 until it is unarchived. Archiving an archived board changes
+    nothing (`archived_at` keeps the first time)."""
+    await call.store.set_board_archived(call.board_id, True)
+    return await board_detail(call, call.board_id)
+
+
+async def unarchive_board(call: Call) -> b.BoardDetail:
+    """Unarchive the board: it is listed again and accepts changes."""
+    await call.store.set_board_archived(call.board_id, False)
+    return await board_detail(call, call.board_id)
+
+
 W: Final = "workspace"
 B: Final = "board"
 BOARD_PATH = "/api/boards/{board_id}"
@@ -155,5 +169,29 @@ ROUTES = [
         body=b.BoardPatch,
         response=b.BoardDetail,
         operation_id="patchBoard",
+    ),
+    ApiRoute(
+        "POST",
+        f"{BOARD_PATH}/archive",
+        archive_board,
+        "Archive a board: it stays readable and refuses changes until unarchived",
+        TAG,
+        B,
+        Action.BOARD_ARCHIVE,
+        response=b.BoardDetail,
+        operation_id="archiveBoard",
+        live_write=False,
+    ),
+    ApiRoute(
+        "POST",
+        f"{BOARD_PATH}/unarchive",
+        unarchive_board,
+        "Unarchive a board",
+        TAG,
+        B,
+        Action.BOARD_ARCHIVE,
+        response=b.BoardDetail,
+        operation_id="unarchiveBoard",
+        live_write=False,
     ),
 ]

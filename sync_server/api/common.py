@@ -50,7 +50,9 @@ class ApiRoute:
     `scope` says what the path names and so what the caller must be a member of (`board`:
     `{board_id}`, `workspace`: `{workspace_id}`, `user`: signed in only, `public`: no token).
     `response` None means 204 No Content. `statuses` lists the errors beyond those the scope,
-    action, bodies and method imply (see `error_statuses`).
+    action, bodies and method imply (see `error_statuses`). `live_write` False marks a
+    non-GET operation that does not change the board's document (archiving): it neither
+    waits for a projection (503) nor is refused on an archived board (409).
     """
 
     method: Method
@@ -67,6 +69,7 @@ class ApiRoute:
     statuses: tuple[int, ...] = ()
     operation_id: str = ""
     raw_response: bool = False  # the handler answers a Response itself (openapi.json)
+    live_write: bool = True
 
     @property
     def path_params(self) -> list[str]:
@@ -85,7 +88,7 @@ class ApiRoute:
             found.add(403)
         if self.body is not None:
             found.add(413)
-        if self.method != "GET" and self.scope in ("workspace", "board"):
+        if self.method != "GET" and self.scope in ("workspace", "board") and self.live_write:
             found.add(503)  # stored, but not projected in time (live.py)
             if self.scope == "board":
                 found.add(409)  # the board is archived

@@ -213,3 +213,69 @@ async def test_activity_pages(world: World) -> None:
     assert titles == ["v5", "v4", "v3", "v2", "v1"]
     assert_problem(await api.get(path, limit=0), 422, "limit")
     assert_problem(await api.get(path, cursor="x"), 422, "cursor")
+
+
+async def test_archiving_is_for_owners_and_admins(world: World) -> None:
+    for action in ("archive", "unarchive"):
+        path = f"{world.base}/{action}"
+        for who in ("member", "viewer"):
+            refused = assert_problem(await world.as_(who).post(path), 403)
+            assert refused["action"] == "board.archive"
+        assert_problem(await world.as_("outsider").post(path), 404)
+        assert_problem(await world.as_(None).post(path), 401)
+        assert_problem(await world.owner.post(f"/api/boards/{new_id()}/{action}"), 404)
+        assert_problem(await world.owner.request("GET", path), 405)
+    assert (await world.store.get_board(world.board_id)).archived_at is None
+
+
+async def test_an_archived_board_refuses_writes_until_unarchived(world: World) -> None:
+    boards = f"/api/workspaces/{world.workspace_id}/boards"
+    card = await world.member.ok("POST", f"{world.base}/cards", {"title": "x"}, status=201)
+    comment = await world.member.ok(
+        "POST", f"{world.base}/cards/{card['id']}/comments", {"body": "hi"}, status=201
+    )
+    head = (await world.store.load(world.board_id)).head_seq
+
+    archived = await world.owner.ok("POST", f"{world.base}/archive")
+    assert archived["archived_at"] is not None
+    assert archived == await world.member.ok("GET", world.base)  # readable as it is
+    assert [c["id"] for c in archived["cards"]] == [card["id"]]
+    assert await world.as_("admin").ok("POST", f"{world.base}/archive") == archived  # again
+    assert (await world.member.ok("GET", boards))["boards"] == []
+    listed = await world.member.ok("GET", f"{boards}?archived=true")
+    assert [(b["id"], b["archived_at"]) for b in listed["boards"]] == [
+        (world.board_id, archived["archived_at"])
+    ]
+    assert (await world.member.ok("GET", f"{world.base}/cards/{card['id']}"))["title"] == "x"
+
+    cards = f"{world.base}/cards"
+    sprint = {"name": "S", "start": "2026-01-01", "end": "2026-01-14"}
+    writes = [
+        ("PATCH", world.base, {"name": "Renamed"}),
+        ("POST", cards, {"title": "y"}),
+        ("PATCH", cards, {"cards": [{"id": card["id"], "title": "y"}]}),
+        ("PATCH", f"{cards}/{card['id']}", {"title": "y"}),
+        ("POST", f"{cards}/{card['id']}/move", {"column_id": world.column("done")}),
+        ("DELETE", f"{cards}/{card['id']}", None),
+        ("POST", f"{cards}/{card['id']}/comments", {"body": "more"}),
+        ("DELETE", f"{cards}/{card['id']}/comments/{comment['id']}", None),
+        ("POST", f"{world.base}/columns", {"name": "Blocked"}),
+        ("DELETE", f"{world.base}/columns/{world.column('done')}", None),
+        ("POST", f"{world.base}/labels", {"name": "bug", "color": "#ff0000"}),
+        ("POST", f"{world.base}/sprints", sprint),
+    ]
+    for method, path, body in writes:
+        refused = assert_problem(await world.as_("admin").request(method, path, json=body), 409)
+        assert "archived" in refused["detail"]
+    # The house order: a role that may not (403) and a bad body (422) come before the 409.
+    assert_problem(await world.as_("viewer").post(cards, {"title": "y"}), 403)
+    assert_problem(await world.member.post(cards, {"title": " "}), 422, "title")
+    assert (await world.store.load(world.board_id)).head_seq == head  # nothing was written
+
+    restored = await world.as_("admin").ok("POST", f"{world.base}/unarchive")
+    assert restored == {**archived, "archived_at": None}
+    assert await world.owner.ok("POST", f"{world.base}/unarchive") == restored  # again
+    assert [b["id"] for b in (await world.member.ok("GET", boards))["boards"]] == [world.board_id]
+    changed = await world.member.ok("PATCH", f"{cards}/{card['id']}", {"title": "y"})
+    assert changed["title"] == "y"
+    assert (await world.store.load(world.board_id)).head_seq > head

@@ -55,7 +55,10 @@ SCHEMA.config.checks.negative_data_rejection.expected_statuses.append("413")
 
 
 def _order(method: str, path: str) -> tuple[int, str]:
-    """Reads and writes first, deletions last (they remove what the others use)."""
+    """Reads and writes first, then deletions (they remove what the others use), archiving
+    last (an archived board answers every other write with 409; unarchiving runs after)."""
+    if path.endswith(("/archive", "/unarchive")):
+        return (3, path)
     return ({"GET": 0, "POST": 1, "PATCH": 1, "DELETE": 2}[method], path)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 from pycrdt import Map
 
@@ -50,6 +51,33 @@ async def test_workspaces_and_boards_round_trip(store: Store) -> None:
     assert await store.list_boards("nope") == []
 
 
+async def test_archiving_and_unarchiving_a_board(store: Store) -> None:
+    board = await new_board(store, at=T0)
+    other = await store.create_board(
+        board.workspace_id, "Other", "OTH", at=T0 + timedelta(seconds=1)
+    )
+    paris = timezone(timedelta(hours=2))
+    at = datetime(2026, 6, 1, 14, 30, 15, 123456, tzinfo=paris)
+    archived = await store.set_board_archived(board.id, True, at=at)
+    assert archived == msgspec.structs.replace(board, archived_at=at)
+    assert archived.archived_at is not None and archived.archived_at.utcoffset() == timedelta(0)
+    assert await store.get_board(board.id) == archived
+    assert await store.list_boards(board.workspace_id) == [archived, other]
+    # Archiving again keeps the first time; unarchiving an unarchived board changes nothing.
+    assert await store.set_board_archived(board.id, True, at=at + timedelta(days=1)) == archived
+    assert await store.set_board_archived(other.id, False) == other
+    restored = await store.set_board_archived(board.id, False)
+    assert restored == board and await store.get_board(board.id) == board
+    # Without `at`: now.
+    before = datetime.now(UTC)
+    again = await store.set_board_archived(board.id, True)
+    assert again.archived_at is not None
+    assert before - timedelta(seconds=1) <= again.archived_at <= datetime.now(UTC)
+    with pytest.raises(ValueError, match="naive"):
+        await store.set_board_archived(board.id, True, at=datetime(2026, 1, 1))
+    assert await store.get_board(other.id) == other
+
+
 async def test_duplicates_and_unknown_parents_are_refused(store: Store) -> None:
     await store.create_workspace("Acme", id="ws-1")
     with pytest.raises(Conflict):
@@ -67,6 +95,8 @@ async def test_unknown_board_raises_board_not_found_everywhere(store: Store) -> 
     update = card_move_updates(1)[0]
     calls = [
         store.get_board("nope"),
+        store.set_board_archived("nope", True),
+        store.set_board_archived("nope", False),
         store.append("nope", update, USER),
         store.append_many("nope", [(update, USER)]),
         store.load("nope"),

@@ -91,8 +91,11 @@ def comments_by_card(projection: Projection) -> dict[str, list[CommentRow]]:
     return grouped
 
 
-def full_batch(projection: Projection, seq: int, at: datetime = T0) -> ProjectionBatch:
-    """Everything: what a materializer writes when it projects a board from scratch."""
+def full_batch(
+    projection: Projection, seq: int, at: datetime = T0, *, from_seq: int = 0
+) -> ProjectionBatch:
+    """Everything: what a materializer writes when it projects a board from scratch (from
+    watermark 0, unless `from_seq` says otherwise)."""
     return ProjectionBatch(
         board=projection.board,
         columns=projection.columns,
@@ -100,6 +103,7 @@ def full_batch(projection: Projection, seq: int, at: datetime = T0) -> Projectio
         sprints=projection.sprints,
         upsert_cards=projection.cards,
         card_comments=comments_by_card(projection),
+        from_seq=from_seq,
         projected_seq=seq,
         at=at,
     )
@@ -108,7 +112,8 @@ def full_batch(projection: Projection, seq: int, at: datetime = T0) -> Projectio
 def incremental_batch(
     before: Projection, after: Projection, seq: int, at: datetime
 ) -> ProjectionBatch:
-    """Only what changed between two projections: the touched cards and comment threads."""
+    """Only what changed between two projections: the touched cards and comment threads (one
+    update's worth: from watermark seq - 1)."""
     old_cards = {card.id: card for card in before.cards}
     new_cards = {card.id: card for card in after.cards}
     old_comments, new_comments = comments_by_card(before), comments_by_card(after)
@@ -124,6 +129,7 @@ def incremental_batch(
             for card_id, thread in new_comments.items()
             if old_comments.get(card_id) != thread
         },
+        from_seq=seq - 1,
         projected_seq=seq,
         at=at,
     )
@@ -496,7 +502,7 @@ async def test_a_board_the_document_misnames_keeps_its_server_identity(store: St
     other = str(uuid.uuid4())
     row = BoardRow(id=other, name="Hijack", workspace_id=other, schema_version=1,
                    card_prefix="HJ", repo=None)  # fmt: skip
-    batch = ProjectionBatch(board=row, projected_seq=1, at=T0)
+    batch = ProjectionBatch(board=row, from_seq=0, projected_seq=1, at=T0)
     assert await store.apply_projection(board_id, batch)
     assert (await store.read_materialized(board_id)).board == row  # exactly what was projected
     stored = await store.get_board(board_id)
@@ -525,7 +531,9 @@ async def test_a_card_without_a_column_and_one_in_an_unknown_column(store: Store
 # -- the watermark ------------------------------------------------------------------------------
 
 
-async def test_a_batch_is_never_projected_twice(store: Store) -> None:
+async def test_a_batch_is_written_only_at_the_watermark_it_was_computed_from(
+    store: Store,
+) -> None:
     workspace_id, board_id = await make_board(store)
     board = sample_board(board_id, workspace_id)
     projection = board.project()
@@ -535,8 +543,10 @@ async def test_a_batch_is_never_projected_twice(store: Store) -> None:
     board.set_title(uid(1), "Something else")
     changed = board.project()
     later = T0 + timedelta(hours=1)
-    for seq in (5, 4, 0):
-        batch = full_batch(changed, seq, later)
+    # The watermark is 5: the same batch again, one over a shorter range, one going further,
+    # one from an older watermark and one from a watermark not reached write nothing at all.
+    for from_seq, seq in ((0, 5), (0, 4), (0, 6), (2, 9), (6, 7)):
+        batch = full_batch(changed, seq, later, from_seq=from_seq)
         replayed = msgspec.structs.replace(
             batch,
             activity=[CardActivity(board_id=board_id, card_id=uid(1), seq=seq, at=later,
@@ -547,20 +557,50 @@ async def test_a_batch_is_never_projected_twice(store: Store) -> None:
     assert await store.get_card_row(board_id, uid(1)) == hit
     assert await store.list_card_activity(board_id, uid(1)) == []
     assert await store.get_watermark(board_id) == 5
-    assert await store.apply_projection(board_id, full_batch(changed, 6, later)) is True
+    assert await store.apply_projection(board_id, full_batch(changed, 6, later, from_seq=5))
     assert (await store.read_materialized(board_id)).projected_seq == 6
 
 
-async def test_concurrent_projections_of_one_seq_write_once(db_backend: Backend) -> None:
-    async with db_backend.make() as first, db_backend.make() as second:
-        workspace_id, board_id = await make_board(first)
-        projection = sample_board(board_id, workspace_id).project()
-        results = await asyncio.gather(
-            first.apply_projection(board_id, full_batch(projection, 9)),
-            second.apply_projection(board_id, full_batch(projection, 9)),
-        )
-        assert sorted(results) == [False, True]
-        assert_tables_equal(await second.read_materialized(board_id), expected(projection, 9))
+def _title_change(board_id: str, seq: int) -> CardActivity:
+    return CardActivity(board_id=board_id, card_id=uid(1), seq=seq, at=T0,
+                        origin=UpdateOrigin("user", USERS[seq % 3]), field="title")  # fmt: skip
+
+
+async def test_of_two_writers_from_one_watermark_only_one_wins(backend: Backend) -> None:
+    """Two materializers (two stores on one database) project a board at once from the same
+    watermark over overlapping ranges: exactly one batch is written, the other not at all."""
+    async with backend.make() as one, backend.make() as two:
+        for first, second in ((one, two), (two, one)):
+            workspace_id, board_id = await make_board(one)
+            board = sample_board(board_id, workspace_id)
+            base = board.project()
+            assert await one.apply_projection(board_id, full_batch(base, 2))
+            board.set_title(uid(1), "Short")
+            short = board.project()
+            board.delete_card(uid(2))
+            long = board.project()
+            # One covers updates 3..4, the other 3..8 (it also saw card 2 deleted).
+            batches = [
+                msgspec.structs.replace(
+                    incremental_batch(base, short, 4, T0), from_seq=2,
+                    activity=[_title_change(board_id, 3)],
+                ),
+                msgspec.structs.replace(
+                    incremental_batch(base, long, 8, T0), from_seq=2,
+                    activity=[_title_change(board_id, 4)],
+                ),
+            ]  # fmt: skip
+            results = await asyncio.gather(
+                first.apply_projection(board_id, batches[0]),
+                second.apply_projection(board_id, batches[1]),
+            )
+            assert sorted(results) == [False, True]
+            won = results.index(True)
+            tables = await second.read_materialized(board_id)
+            assert_tables_equal(tables, expected([short, long][won], [4, 8][won]))
+            assert await first.list_card_activity(board_id, uid(1)) == batches[won].activity
+            # The loser, computed from watermark 2, is refused for good.
+            assert await first.apply_projection(board_id, batches[1 - won]) is False
 
 
 async def test_an_unchanged_row_keeps_its_updated_at(store: Store) -> None:
@@ -572,20 +612,20 @@ async def test_an_unchanged_row_keeps_its_updated_at(store: Store) -> None:
     second = board.project()
     later = T0 + timedelta(days=1)
     # A full batch: both cards listed, only one changed.
-    assert await store.apply_projection(board_id, full_batch(second, 2, later))
+    assert await store.apply_projection(board_id, full_batch(second, 2, later, from_seq=1))
     assert (await store.get_card_row(board_id, uid(1))).updated_at == T0
     assert (await store.get_card_row(board_id, uid(2))).updated_at == later
     # A label, assignee or PR change moves it too (they are part of the row).
     board.remove_assignee(uid(1), USERS[0])
     third = board.project()
-    assert await store.apply_projection(board_id, full_batch(third, 3, later))
+    assert await store.apply_projection(board_id, full_batch(third, 3, later, from_seq=2))
     assert (await store.get_card_row(board_id, uid(1))).updated_at == later
     assert (await store.get_card_row(board_id, uid(1))).card == third.cards[0]
 
 
 async def test_unknown_boards_and_cards(store: Store) -> None:
     _, board_id = await make_board(store)
-    batch = ProjectionBatch(projected_seq=1, at=T0)
+    batch = ProjectionBatch(from_seq=0, projected_seq=1, at=T0)
     with pytest.raises(BoardNotFound):
         await store.apply_projection("no-such-board", batch)
     with pytest.raises(BoardNotFound):
@@ -619,6 +659,10 @@ async def test_bad_batches_are_refused_and_write_nothing(store: Store) -> None:
         msgspec.structs.replace(good, activity=[msgspec.structs.replace(entry, old=object())]),
         msgspec.structs.replace(good, at=datetime(2026, 3, 1)),
         msgspec.structs.replace(good, projected_seq=-1),
+        msgspec.structs.replace(good, from_seq=-1),
+        msgspec.structs.replace(good, from_seq=2),  # a batch covers at least one update
+        msgspec.structs.replace(good, from_seq=3),
+        msgspec.structs.replace(good, from_seq=None),
         msgspec.structs.replace(good, columns=projection.columns + projection.columns[:1]),
         # Wrong types (msgspec Structs do not check them when built).
         msgspec.structs.replace(good, upsert_cards=[msgspec.structs.replace(card, due="soon")]),
@@ -629,6 +673,7 @@ async def test_bad_batches_are_refused_and_write_nothing(store: Store) -> None:
             activity=[msgspec.structs.replace(entry, origin=UpdateOrigin("robot"))],  # type: ignore[arg-type]
         ),
         msgspec.structs.replace(good, projected_seq="2"),
+        msgspec.structs.replace(good, from_seq="0"),
     ]
     for batch in bad:
         with pytest.raises(ValueError):
@@ -641,7 +686,7 @@ async def test_bad_batches_are_refused_and_write_nothing(store: Store) -> None:
     )
     later = msgspec.structs.replace(entry, seq=2, old="later")
     assert await store.apply_projection(
-        board_id, ProjectionBatch(activity=[later], projected_seq=3, at=T0)
+        board_id, ProjectionBatch(activity=[later], from_seq=2, projected_seq=3, at=T0)
     )
     assert [a.old for a in await store.list_card_activity(board_id, card.id)] == ["first"]
 
@@ -654,7 +699,7 @@ async def test_comments_follow_their_card(store: Store) -> None:
     # Comments of a card that is not stored are ignored, as the projection ignores them.
     stray = CommentRow(card_id=uid(50), id=uid(9, 4), author=None, body="?", created_at=None,
                        position=0)  # fmt: skip
-    batch = ProjectionBatch(card_comments={uid(50): [stray]}, projected_seq=2, at=T0)
+    batch = ProjectionBatch(card_comments={uid(50): [stray]}, from_seq=1, projected_seq=2, at=T0)
     assert await store.apply_projection(board_id, batch)
     assert (await store.read_materialized(board_id)).comments == projection.comments
     # Deleting a card deletes its comments; malformed comment ids (read as "") may repeat.
@@ -662,8 +707,8 @@ async def test_comments_follow_their_card(store: Store) -> None:
         CommentRow(card_id=uid(2), id="", author=None, body=f"#{n}", created_at=None, position=n)
         for n in range(2)
     ]
-    batch = ProjectionBatch(card_comments={uid(2): twins}, delete_cards=[uid(1)], projected_seq=3,
-                            at=T0)  # fmt: skip
+    batch = ProjectionBatch(card_comments={uid(2): twins}, delete_cards=[uid(1)], from_seq=2,
+                            projected_seq=3, at=T0)  # fmt: skip
     assert await store.apply_projection(board_id, batch)
     assert (await store.read_materialized(board_id)).comments == twins
 
@@ -742,8 +787,11 @@ class World:
         return [ident for _, ident in sorted(found)]
 
     async def put(self, store: Store, board_id: str, cards: list[CardRow], at: datetime) -> None:
-        self.seq[board_id] = self.seq.get(board_id, 0) + 1
-        batch = ProjectionBatch(upsert_cards=cards, projected_seq=self.seq[board_id], at=at)
+        watermark = self.seq.get(board_id, 0)
+        self.seq[board_id] = watermark + 1
+        batch = ProjectionBatch(
+            upsert_cards=cards, from_seq=watermark, projected_seq=watermark + 1, at=at
+        )
         assert await store.apply_projection(board_id, batch)
         for card in cards:
             self.cards[(board_id, card.id)] = (card, at)
@@ -795,7 +843,7 @@ async def build_world(store: Store, cards_per_board: int = 24) -> World:
         world.columns[board_id] = {c.id: (c.position, c.role) for c in columns}
         world.seq[board_id] = 1
         assert await store.apply_projection(
-            board_id, ProjectionBatch(columns=columns, projected_seq=1, at=T0)
+            board_id, ProjectionBatch(columns=columns, from_seq=0, projected_seq=1, at=T0)
         )
         cards = [random_card(rng, n, column_ids, {}) for n in range(cards_per_board)]
         unique = list({card.id: card for card in cards}.values())
@@ -979,7 +1027,7 @@ async def test_full_text_search(store: Store) -> None:
     assert await store.apply_projection(board_id, full_batch(projection, 1))
     copy = msgspec.structs.replace(projection.cards[0], id=uid(99))
     assert await store.apply_projection(
-        other_board, ProjectionBatch(upsert_cards=[copy], projected_seq=1, at=T0)
+        other_board, ProjectionBatch(upsert_cards=[copy], from_seq=0, projected_seq=1, at=T0)
     )
 
     async def search(text: str, **more: Any) -> set[str]:
@@ -1029,7 +1077,7 @@ async def test_the_fts5_index_stays_consistent(tmp_path: Any) -> None:
         workspace_id, board_id = await make_board(store)
         board = sample_board(board_id, workspace_id)
         previous = board.project()
-        assert await store.apply_projection(board_id, full_batch(previous, 1))
+        assert await store.apply_projection(board_id, full_batch(previous, 2))
         for n in range(3, 12):
             board.create_card(f"card {n}", created_by=USERS[0], card_id=uid(n))
             board.set_title(uid(n - 1), f"renamed {n}")
@@ -1073,7 +1121,7 @@ async def test_activity_is_listed_newest_first_and_pages_exactly(store: Store) -
             for name in rng.sample(fields, rng.randrange(1, 4))
         ] + [activity(board_id, other, seq, "title", "a", "b")]
         entries += [e for e in batch_entries if e.card_id == card]
-        batch = ProjectionBatch(activity=batch_entries, projected_seq=seq, at=T0)
+        batch = ProjectionBatch(activity=batch_entries, from_seq=seq - 1, projected_seq=seq, at=T0)
         assert await store.apply_projection(board_id, batch)
     newest_first = sorted(entries, key=lambda e: (-e.seq, e.field))
     assert await store.list_card_activity(board_id, card, limit=MAX_PAGE_LIMIT) == newest_first
@@ -1100,13 +1148,13 @@ async def test_activity_is_listed_newest_first_and_pages_exactly(store: Store) -
     # JSON values come back as JSON: a date as its ISO string.
     dated = activity(board_id, card, 20, "due", None, date(2026, 5, 1))
     assert await store.apply_projection(
-        board_id, ProjectionBatch(activity=[dated], projected_seq=20, at=T0)
+        board_id, ProjectionBatch(activity=[dated], from_seq=13, projected_seq=20, at=T0)
     )
     latest = (await store.list_card_activity(board_id, card, limit=1))[0]
     assert latest == msgspec.structs.replace(dated, new="2026-05-01")
     # A deleted card keeps its history.
     assert await store.apply_projection(
-        board_id, ProjectionBatch(delete_cards=[card], projected_seq=21, at=T0)
+        board_id, ProjectionBatch(delete_cards=[card], from_seq=20, projected_seq=21, at=T0)
     )
     assert (
         len(await store.list_card_activity(board_id, card, limit=MAX_PAGE_LIMIT))
@@ -1132,6 +1180,7 @@ async def test_sprint_committed_points(store: Store) -> None:
     batch = ProjectionBatch(
         sprints=[SprintRow(id=uid(1, 3), name="S1", start=None, end=None, goal="", capacity=40)],
         upsert_cards=cards,
+        from_seq=0,
         projected_seq=1,
         at=T0,
     )
@@ -1144,7 +1193,9 @@ async def test_sprint_committed_points(store: Store) -> None:
     for sprint in (uid(1, 3), uid(2, 3), uid(3, 3)):
         assert await store.sprint_committed_points(board_id, sprint) == total(sprint, cards)
     changed = [msgspec.structs.replace(c, archived=not c.archived, points=5) for c in cards[:10]]
-    batch = ProjectionBatch(upsert_cards=changed, delete_cards=[uid(30)], projected_seq=2, at=T0)
+    batch = ProjectionBatch(
+        upsert_cards=changed, delete_cards=[uid(30)], from_seq=1, projected_seq=2, at=T0
+    )
     assert await store.apply_projection(board_id, batch)
     now = changed + cards[10:29]
     assert await store.sprint_committed_points(board_id, uid(1, 3)) == total(uid(1, 3), now)

@@ -23,6 +23,7 @@ from pycrdt import Doc, Map
 from crdt_model import Board, ModelError, NotFoundError, new_id, project
 from storage import (
     CardActivity,
+    CardNotFound,
     PostgresStore,
     SQLiteStore,
     StorageUnavailable,
@@ -758,3 +759,72 @@ async def test_failing_writes_are_retried_and_idle_shadows_are_evicted(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+# -- two materializers on one board ---------------------------------------------------------------
+
+
+class Gated(Wrapped):
+    """The real store, whose projection writes of one board wait at a gate until the test
+    opens it (other boards of the database, left by earlier tests, pass)."""
+
+    def __init__(self, inner: Store, board_id: str) -> None:
+        super().__init__(inner)
+        self.board_id = board_id
+        self.arrived = asyncio.Event()  # a write is waiting at the gate
+        self.gate = asyncio.Event()
+        self.batches: list[tuple[int, int, bool]] = []  # (from_seq, projected_seq, written)
+
+    async def apply_projection(self, board_id: str, batch: Any) -> bool:
+        if board_id != self.board_id:
+            return bool(await self._inner.apply_projection(board_id, batch))
+        self.arrived.set()
+        await self.gate.wait()
+        written = bool(await self._inner.apply_projection(board_id, batch))
+        self.batches.append((batch.from_seq, batch.projected_seq, written))
+        return written
+
+
+async def test_two_materializers_projecting_one_board_at_once_write_each_range_once(
+    real_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """B computes 0 -> 2 (card X created), A computes 0 -> 3 (X created and deleted: its net
+    batch says nothing of X). B writes first; A's batch, from a watermark that has moved, is
+    refused, and A projects update 3 again from the tables B left (X deleted)."""
+    caplog.set_level(logging.INFO, logger="taskly.materializer")
+    board = await make_board(real_store)  # update 1
+    card = await append_edit(
+        real_store, board, USERS[0], lambda b: b.create_card("X", created_by=USERS[0])
+    )  # update 2
+    gated_a, gated_b = Gated(real_store, board), Gated(real_store, board)
+    a = Materializer(gated_a, rescan_seconds=None)
+    b = Materializer(gated_b, rescan_seconds=None)
+    try:
+        await b.start()  # its start-up catch-up projects 0 -> 2, and waits at the gate
+        await asyncio.wait_for(gated_b.arrived.wait(), 5)
+        await append_edit(real_store, board, USERS[1], lambda doc: doc.delete_card(card))
+        await a.start()  # 0 -> 3
+        await asyncio.wait_for(gated_a.arrived.wait(), 5)
+        gated_b.gate.set()
+        # (Not b.wait_projected: it would flag the board, and B would project update 3 too.)
+        await until(lambda: _async(bool(gated_b.batches)))
+        assert gated_b.batches == [(0, 2, True)]
+        gated_a.gate.set()
+        assert await a.wait_projected(board, 3, 5)
+        assert await a.wait_idle(5)
+    finally:
+        gated_a.gate.set()
+        gated_b.gate.set()
+        await a.aclose()
+        await b.aclose()
+    assert gated_a.batches == [(0, 3, False), (2, 3, True)]
+    assert gated_b.batches == [(0, 2, True)]
+    assert "projected elsewhere meanwhile" in caplog.text
+    await assert_tables_equal_projection(real_store, board)
+    with pytest.raises(CardNotFound):
+        await real_store.get_card_row(board, card)
+    entries = await real_store.list_card_activity(board, card)
+    assert [(e.seq, e.field, e.old is None, e.new is None, actor(e)) for e in entries] == [
+        (3, "card", False, True, USERS[1]),  # deleted by Bob...
+        (2, "card", True, False, USERS[0]),  # ...created by Ada, each once
+    ]
