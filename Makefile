@@ -30,6 +30,10 @@ bench: $(PY_STAMP)
 bench-sync: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/python bench/sync_bench.py
 
+.PHONY: bench-api
+bench-api: $(PY_STAMP) $(NODE_STAMP)  # REST API: materialization lag, reads on 100,000 cards (< 10 min)
+	$(BIN)/python bench/api_bench.py
+
 install: $(PY_STAMP) $(NODE_STAMP)
 
 $(PY_STAMP): requirements.lock pyproject.toml
