@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 from _api_load import CpuWatch, summarize_ms
 from _api_setup import Backend, Probe
+from _api_speed import SpeedProbe
 from _loadgen import LoadGen
 from _servers import Server
 
@@ -164,16 +165,20 @@ def _one_run(
     edits: int,
 ) -> dict[str, Any]:
     probe = backend.probe()
+    poller = WatermarkPoller(backend.probe, board_id)
+    speed = None
     try:
         head_before = probe.head(board_id)
-        poller = WatermarkPoller(backend.probe, board_id)
         poller.start()
         poller.wait_started()
+        speed = SpeedProbe([0, 1])
+        pids = speed.pids
         watch = CpuWatch(
             lambda: {
                 "server": server.pids(),
                 "postgres": probe.backend_pids(),
                 "loadgen": [loadgen.proc.pid],
+                "probe": pids,
             }
         )
         result = loadgen.call(
@@ -187,10 +192,14 @@ def _one_run(
         head = probe.head(board_id)  # every update is stored before it is broadcast
         settled = poller.wait_for(head, SETTLE_TIMEOUT)
         cpu = watch.stop()  # client = this process: the poller (and the idle HTTP side)
-        poller.halt()
+        host = speed.stop()
         rows = probe.log(board_id, head_before)
         positions = probe.positions(board_id)
     finally:
+        if speed is not None:
+            speed.stop()
+        if poller.is_alive():
+            poller.halt()
         probe.close()
     expected: dict[str, list[str]] = result["expected_positions"]
     mismatches = sum(
@@ -216,6 +225,7 @@ def _one_run(
         "poll_mean_period_ms": poller.mean_period_ms,
         "polls": poller.polls,
         "cpu_until_projected": cpu,
+        "host_loop_ms": host,
         "w2_converge_ms": result["converge_ms"],
         "w2_delivery_latency": result["latency"],
         "w2_check": result["check"],

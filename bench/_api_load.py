@@ -1,19 +1,22 @@
 """Closed-loop HTTP load on the REST API: C clients for a fixed time, from this one process.
 
-Each client is an `httpx.AsyncClient` with one keep-alive connection (HTTP/1.1) and the
-benchmark's bearer token; all C run as asyncio tasks on one uvloop event loop in this process
-(pinned to the core the server does not use). A client sends a request, reads the whole
-body, and sends the next: closed loop, so requests/s is what the server sustains with C
+Each client holds one keep-alive HTTP/1.1 connection and the benchmark's bearer token; all C
+run as asyncio tasks on one uvloop event loop in this process (pinned to the core the server
+does not use). Two client implementations: `RawClient`, a minimal GET client on asyncio
+streams (~0.1 ms of CPU per request), and `HttpxClient`, an `httpx.AsyncClient` (~1.5 ms:
+enough to saturate the client core on cheap requests). A client sends a request, reads the
+whole body, and sends the next: closed loop, so requests/s is what the server sustains with C
 requests always outstanding. The clients share one cursor over the scenario's paths (every
 board, every assignee, ...) so that consecutive requests ask for different things.
 
 Timing: `warmup` seconds first (connections opened, caches warm), not counted; then the
 window of `duration` seconds. Latency = response body read - request start (perf_counter),
 for every request started inside the window (those still running at its end are awaited and
-counted); requests/s = requests completed inside the window ÷ its length. The CPU time of this
-process, of the server's process tree and (on Postgres) of every `postgres` process is
-measured over the window too (CpuWatch): a client near 100 % of its core would be setting
-the pace, and CPU taken by other processes (another session's tests) makes a figure suspect.
+counted); requests/s = requests completed inside the window ÷ its length. CpuWatch measures
+the CPU of this process, of the server's process tree, of the Postgres backends serving the
+benchmark's database and of everything else over the same time, and SpeedProbe the host's
+speed: a client near 100 % of its core would be setting the pace, and CPU taken by other
+processes or a slow host make a figure suspect.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvloop
+from _api_speed import SpeedProbe
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -258,17 +262,23 @@ def run_scenario(
     duration: float,
     groups: Callable[[], dict[str, list[int]]],
     client_kind: str = "raw",
+    probe_cpus: list[int] | None = None,
 ) -> dict[str, Any]:
     """Drive `scenario` with `clients` concurrent clients; return latency, rate and CPU use.
 
-    The CPU figures cover the warm-up and the window alike (seconds more of the same load).
+    The CPU figures and the host speed (`SpeedProbe` on `probe_cpus`) cover the warm-up and
+    the window alike (seconds more of the same load).
     """
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        watch = CpuWatch(groups)
-        tally, seconds = runner.run(
-            _run(base_url, token, scenario, clients, warmup, duration, client_kind)
-        )
-        cpu = watch.stop()
+    probe = SpeedProbe(probe_cpus or [0, 1])
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            watch = CpuWatch(lambda: {**groups(), "probe": probe.pids})
+            tally, seconds = runner.run(
+                _run(base_url, token, scenario, clients, warmup, duration, client_kind)
+            )
+            cpu = watch.stop()
+    finally:
+        speed = probe.stop()
     return {
         "label": scenario.label,
         "clients": clients,
@@ -280,4 +290,5 @@ def run_scenario(
         "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
         "mean_body_bytes": round(tally.body_bytes / max(1, len(tally.latencies))),
         **cpu,
+        "host_loop_ms": speed,
     }

@@ -1,7 +1,7 @@
 """REST API benchmark (issue 5): materialization lag under W2, reads on a 100,000-card workspace.
 
     .venv/bin/python bench/api_bench.py                  # SQLite and Postgres, < 10 minutes
-    .venv/bin/python bench/api_bench.py --quick          # small sizes, a smoke run (~1 min)
+    .venv/bin/python bench/api_bench.py --quick          # small sizes, a smoke run (1-1.5 min)
     .venv/bin/python bench/api_bench.py --backends sqlite --parts api --duration 10
 
 Per backend (a fresh SQLite data directory, or a fresh Postgres database dropped afterwards):
@@ -10,11 +10,12 @@ Per backend (a fresh SQLite data directory, or a fresh Postgres database dropped
   materialized rows being visible (watermark read from a separate connection). p50/p99.
 - api: 100 boards × 1,000 cards (crdt_model documents, one update per board, stored with the
   storage API), projected by the server's materializer at start (timed), then 50 concurrent
-  httpx clients for a fixed time on GET /api/boards/{id}, a filtered workspace card query and
-  GET of one card: p50/p99 latency and requests/s.
+  clients for a fixed time on GET /api/boards/{id}, a filtered workspace card query and GET of
+  one card: p50/p99 latency and requests/s, with a raw asyncio HTTP/1.1 client and with httpx.
 Placement on this 2-core machine: the server on CPU 0; this script (the HTTP clients, the
-poller) and the Node load generator on CPU 1; Postgres is not pinned. Prints a markdown
-table, then JSON.
+poller) and the Node load generator on CPU 1; Postgres is not pinned. Every window also records
+the CPU use of everything involved and the host's speed (_api_speed.py). Prints two markdown
+tables, then JSON. bench/README.md has the method and the figures.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import httpx  # noqa: E402
 from _api_lag import run_lag  # noqa: E402
 from _api_load import CLIENT_KINDS, Scenario, run_scenario  # noqa: E402
 from _api_setup import BACKENDS, RATE_LIMIT, Backend, backend  # noqa: E402
+from _api_speed import SpeedProbe  # noqa: E402
 from _loadgen import LoadGen  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -251,13 +253,20 @@ def run_api(
     server = b.start(work_dir, token, server_cpus)
     try:
         out["listening_s"] = round(time.monotonic() - started, 2)
-        seconds = _api_data.wait_projected(probe, ws.board_ids, started, plan.projection_timeout_s)
+        speed = SpeedProbe([SERVER_CPU, CLIENT_CPU])
+        try:
+            seconds = _api_data.wait_projected(
+                probe, ws.board_ids, started, plan.projection_timeout_s
+            )
+        finally:
+            host = speed.stop()
         cards = len(ws.boards) * ws.cards_per_board
         out["projection"] = {
             "boards": len(ws.boards),
             "cards": cards,
             "seconds_from_server_start": round(seconds, 1),
             "cards_per_s": round(cards / seconds),
+            "host_loop_ms": host,
         }
         base = f"http://{server.host}:{server.port}"
         out["checks"] = _check_reads(base, token, ws)
@@ -293,35 +302,66 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 
 def table(results: dict[str, dict[str, Any]], plan: Plan) -> str:
-    """Two markdown tables: lag and projection (a column per backend), then the API loads."""
+    """Two markdown tables: lag and projection (a column per backend), then the API loads.
+
+    "CPU0 loop ms" is _api_speed's probe on the server's core during that window (median):
+    about 11 ms when the VM's host gives it full speed, twice that at half speed.
+    """
     kinds = list(results)
 
-    def cell(kind: str, *path: str) -> str:
+    def get(kind: str, *path: str) -> Any:
         value: Any = results[kind]
         for key in path:
             if not isinstance(value, dict) or key not in value:
-                return "—"
+                return None
             value = value[key]
-        return _fmt(value)
+        return value
+
+    def lag_runs(kind: str, key: str) -> str:
+        runs = get(kind, "lag", "runs") or []
+        values = [_fmt(run[key]["p50_ms"] if key == "lag_moves" else run[key]) for run in runs]
+        return ", ".join(values) or "—"
+
+    def host(kind: str, *path: str) -> str:
+        runs = get(kind, *path)
+        return _fmt(get(kind, *path, "host_loop_ms", "cpu0", "median_ms")) if runs else "—"
 
     w2 = f"W2 ({plan.w2_writers} writers × {plan.w2_edits} moves, {plan.lag_runs} runs)"
     cards = plan.boards * plan.cards_per_board
-    first = [
-        (f"{w2}: lag update stored → rows visible, p50 (ms)", ("lag", "lag_moves", "p50_ms")),
-        (f"{w2}: lag p99 (ms)", ("lag", "lag_moves", "p99_ms")),
-        (f"{w2}: lag max (ms)", ("lag", "lag_moves", "max_ms")),
-        (f"{w2}: moves sampled", ("lag", "lag_moves", "n")),
+    rows: list[tuple[str, list[str]]] = [
+        (
+            f"{w2}: lag update stored → rows visible, p50 (ms)",
+            [_fmt(get(k, "lag", "lag_moves", "p50_ms")) for k in kinds],
+        ),
+        (f"{w2}: lag p99 (ms)", [_fmt(get(k, "lag", "lag_moves", "p99_ms")) for k in kinds]),
+        (f"{w2}: lag max (ms)", [_fmt(get(k, "lag", "lag_moves", "max_ms")) for k in kinds]),
+        (f"{w2}: moves sampled", [_fmt(get(k, "lag", "lag_moves", "n")) for k in kinds]),
+        ("  each run's lag p50 (ms)", [lag_runs(k, "lag_moves") for k in kinds]),
+        ("  each run's W2 sync convergence (ms)", [lag_runs(k, "w2_converge_ms") for k in kinds]),
+        (
+            "  each run's CPU0 loop ms (host speed; ~11 = full)",
+            [
+                ", ".join(
+                    _fmt(run["host_loop_ms"]["cpu0"]["median_ms"])
+                    for run in get(k, "lag", "runs") or []
+                )
+                or "—"
+                for k in kinds
+            ],
+        ),
         (
             f"projection of {plan.boards} boards × {plan.cards_per_board:,} cards "
             "from server start (s)",
-            ("api", "projection", "seconds_from_server_start"),
+            [_fmt(get(k, "api", "projection", "seconds_from_server_start")) for k in kinds],
         ),
-        (f"  = cards projected per s ({cards:,} cards)", ("api", "projection", "cards_per_s")),
+        (
+            f"  = cards projected per s ({cards:,} cards)",
+            [_fmt(get(k, "api", "projection", "cards_per_s")) for k in kinds],
+        ),
+        ("  CPU0 loop ms (host speed)", [host(k, "api", "projection") for k in kinds]),
     ]
     lines = ["| figure | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
-    lines += [
-        f"| {name} | " + " | ".join(cell(k, *path) for k in kinds) + " |" for name, path in first
-    ]
+    lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
 
     labels = {
         "board": f"GET /api/boards/{{id}} ({plan.cards_per_board:,} cards)",
@@ -330,21 +370,19 @@ def table(results: dict[str, dict[str, Any]], plan: Plan) -> str:
     }
     lines += [
         "",
-        "| request | client | "
-        + " | ".join(
-            f"{k} p50 ms | {k} p99 ms | {k} req/s | {k} CPU % srv/pg/cli/other" for k in kinds
-        )
-        + " |",
-        "|---|---|" + "---|" * (4 * len(kinds)),
+        f"| request ({plan.clients} clients) | client | database | p50 ms | p99 ms | req/s "
+        "| CPU % server / postgres / clients / other | CPU0 loop ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for i, client in enumerate(plan.http_clients):
-        for scenario, label in labels.items():
+    for scenario, label in labels.items():
+        for i, client in enumerate(plan.http_clients):
             name = scenario if i == 0 else f"{scenario} ({client})"
-            cells = []
             for k in kinds:
-                sc = ("api", "scenarios", name)
-                cpu = "/".join(
-                    cell(k, *sc, key)
+                sc = get(k, "api", "scenarios", name)
+                if sc is None:
+                    continue
+                cpu = " / ".join(
+                    _fmt(sc.get(key))
                     for key in (
                         "server_cpu_percent",
                         "postgres_cpu_percent",
@@ -352,13 +390,11 @@ def table(results: dict[str, dict[str, Any]], plan: Plan) -> str:
                         "other_cpu_percent",
                     )
                 )
-                cells += [
-                    cell(k, *sc, "latency", "p50_ms"),
-                    cell(k, *sc, "latency", "p99_ms"),
-                    cell(k, *sc, "requests_per_s"),
-                    cpu,
-                ]
-            lines.append(f"| {label} | {plan.clients} {client} | " + " | ".join(cells) + " |")
+                lines.append(
+                    f"| {label} | {client} | {k} | {_fmt(sc['latency']['p50_ms'])} "
+                    f"| {_fmt(sc['latency']['p99_ms'])} | {_fmt(sc['requests_per_s'])} | {cpu} "
+                    f"| {_fmt(sc['host_loop_ms']['cpu0']['median_ms'])} |"
+                )
     return "\n".join(lines)
 
 
