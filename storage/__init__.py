@@ -22,6 +22,7 @@ from storage._factory import open_store
 from storage._materialized_protocol import MaterializedStore
 from storage._materialized_records import (
     MAX_PAGE_LIMIT,
+    ActivityRef,
     CardActivity,
     CardHit,
     CardPage,
@@ -67,6 +68,7 @@ __all__ = [
     "ROLES",
     "STEPS",
     "AccessToken",
+    "ActivityRef",
     "AuthStore",
     "Board",
     "BoardNotFound",

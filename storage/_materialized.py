@@ -148,6 +148,8 @@ def prepare_batch(board_id: str, batch: ProjectionBatch) -> PreparedBatch:
         if any(c.card_id != card_id for c in comments):
             raise ValueError(f"a comment listed under card {card_id!r} belongs to another card")
         _unique(f"a position in the comments of card {card_id!r}:", [c.position for c in comments])
+    _unique("superseded activity entry", [(a.card_id, a.seq, a.field) for a in
+                                          batch.superseded_activity])  # fmt: skip
     activity: list[PreparedActivity] = []
     for entry in batch.activity:
         if entry.board_id != board_id:

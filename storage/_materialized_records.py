@@ -45,6 +45,14 @@ class CardActivity(msgspec.Struct, frozen=True, kw_only=True):
     new: Any = None
 
 
+class ActivityRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Which stored activity entry: its card, update seq and field."""
+
+    card_id: str
+    seq: int
+    field: str
+
+
 class ProjectionBatch(msgspec.Struct, frozen=True, kw_only=True):
     """What one materializer run changes, written in one transaction with the watermark.
 
@@ -69,6 +77,9 @@ class ProjectionBatch(msgspec.Struct, frozen=True, kw_only=True):
     # Every comment of each listed card, replacing that card's comments.
     card_comments: dict[str, list[CommentRow]] = {}
     activity: list[CardActivity] = []
+    # Entries of earlier batches that an entry of this one coalesces (the same person changing
+    # the same field again within a few seconds): deleted in the same transaction.
+    superseded_activity: list[ActivityRef] = []
     # The watermark the batch was computed from: the board's tables as they were at that seq.
     from_seq: int
     # The last log sequence this batch covers; becomes the board's watermark.

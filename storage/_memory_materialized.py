@@ -131,6 +131,8 @@ class MemoryMaterializedMixin:
                 m.comments[card_id] = sorted(comments, key=lambda c: c.position)
             else:
                 m.comments.pop(card_id, None)
+        for ref in batch.superseded_activity:
+            m.activity.pop((ref.card_id, ref.seq, ref.field), None)
         for entry in prepared.activity:
             key = (entry.entry.card_id, entry.entry.seq, entry.entry.field)
             if key not in m.activity:

@@ -395,6 +395,12 @@ async def _write(conn: Conn, board_id: str, prepared: PreparedBatch) -> None:
         )  # fmt: skip
     await _executemany(
         conn,
+        "DELETE FROM card_activity"
+        " WHERE board_id = %s AND card_id = %s AND seq = %s AND field = %s",
+        [(board_id, a.card_id, a.seq, a.field) for a in batch.superseded_activity],
+    )
+    await _executemany(
+        conn,
         "INSERT INTO card_activity"
         " (board_id, card_id, seq, at, origin_kind, origin_actor, field, old, new)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json, %s::json) ON CONFLICT DO NOTHING",

@@ -348,6 +348,10 @@ async def _write(conn: aiosqlite.Connection, board_id: str, prepared: PreparedBa
              for c in comments],
         )  # fmt: skip
     await conn.executemany(
+        "DELETE FROM card_activity WHERE board_id = ? AND card_id = ? AND seq = ? AND field = ?",
+        [(board_id, a.card_id, a.seq, a.field) for a in batch.superseded_activity],
+    )
+    await conn.executemany(
         "INSERT OR IGNORE INTO card_activity"
         " (board_id, card_id, seq, at, origin_kind, origin_actor, field, old, new)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

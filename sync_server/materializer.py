@@ -13,7 +13,8 @@ once. A run:
    kept between runs (see materializer_shadow.py). Each update's touched cards are projected
    again and diffed, and each changed field becomes a card activity entry attributed to the
    origin stored with that update in the log (the user of a connection or an API call, the
-   git bridge, an import, the server);
+   git bridge, an import, the server). A burst of changes to one field by one origin is
+   coalesced into one entry (materializer_activity.py: `activity_window_seconds`);
 3. writes one ProjectionBatch: the net changes of the run from the watermark it started at
    (`from_seq`) to the new one, in one store transaction (`apply_projection`). A store failure
    is logged and retried with backoff (50 ms doubling to 5 s) until it succeeds; the shadow is
@@ -78,6 +79,7 @@ from storage import (
     StoredUpdate,
     UpdateOrigin,
 )
+from sync_server.materializer_activity import DEFAULT_WINDOW_SECONDS, ActivityCoalescer
 from sync_server.materializer_shadow import Run, Shadow, tables_level
 
 log = logging.getLogger("taskly.materializer")
@@ -153,6 +155,7 @@ class Materializer:
         idle_seconds: float = 60.0,
         memory_budget_bytes: int = 256 * 1024 * 1024,
         rescan_seconds: float | None = 30.0,
+        activity_window_seconds: float = DEFAULT_WINDOW_SECONDS,
     ) -> None:
         """Project into `store`; see the module docstring for each setting (the debounce is
         DEFAULT_DEBOUNCE_SECONDS, 50 ms, unless given)."""
@@ -166,6 +169,7 @@ class Materializer:
         self.idle_seconds = idle_seconds
         self.memory_budget_bytes = memory_budget_bytes
         self.rescan_seconds = rescan_seconds
+        self.activity_window_seconds = activity_window_seconds
         self.runs = 0  # batches written
         self._slots = asyncio.Semaphore(concurrency)
         self._boards: dict[str, _Board] = {}
@@ -521,6 +525,7 @@ class Materializer:
     async def _build(self, board_id: str, updates: list[bytes], seq: int) -> Shadow:
         errors: list[str] = []
         shadow = await self._in_thread(Shadow.build, board_id, updates, seq, errors)
+        shadow.coalescer = ActivityCoalescer(self.activity_window_seconds)
         for error in errors:
             log.error("board=%s: %s", board_id, error)
         return shadow
@@ -559,12 +564,16 @@ class Materializer:
         shadow = prepared.shadow
         if prepared.fallback is not None:
             tables, origin, last = prepared.fallback
-            run = Run(board_id, tables_level(tables), prepared.from_seq)
+            run = Run(board_id, tables_level(tables), prepared.from_seq, coalescer=shadow.coalescer)
             at = last.created_at if last is not None else _now()
             shadow.diff_from(tables, run, seq=shadow.seq, at=at, origin=origin)
         else:
             run = Run(
-                board_id, shadow.level_rows(), prepared.from_seq, write_level=prepared.write_level
+                board_id,
+                shadow.level_rows(),
+                prepared.from_seq,
+                write_level=prepared.write_level,
+                coalescer=shadow.coalescer,
             )
         if prepared.built:
             run.warn(shadow.build_warnings)

@@ -46,7 +46,15 @@ from crdt_model import (
     project_board_level,
     project_cards,
 )
-from storage import CardActivity, MaterializedBoard, ProjectionBatch, StoredUpdate, UpdateOrigin
+from storage import (
+    ActivityRef,
+    CardActivity,
+    MaterializedBoard,
+    ProjectionBatch,
+    StoredUpdate,
+    UpdateOrigin,
+)
+from sync_server.materializer_activity import ActivityCoalescer
 
 # As in room.py: a pycrdt doc takes about 20x its encoded v1 size; plus the rows held per card.
 MEMORY_PER_ENCODED_BYTE: Final = 20
@@ -100,11 +108,19 @@ class Run:
     """What one materializer run changed: activity, warnings and the rows as they started."""
 
     def __init__(
-        self, board_id: str, start: Level, from_seq: int, *, write_level: bool = False
+        self,
+        board_id: str,
+        start: Level,
+        from_seq: int,
+        *,
+        write_level: bool = False,
+        coalescer: ActivityCoalescer | None = None,
     ) -> None:
         """Start a run from tables at watermark `from_seq` whose board-level rows were `start`
-        (written anyway if `write_level`)."""
+        (written anyway if `write_level`), merging activity with `coalescer` if given."""
         self.board_id = board_id
+        self.coalescer = coalescer
+        self.superseded: list[ActivityRef] = []
         self.start = start
         self.from_seq = from_seq
         self.write_level = write_level
@@ -144,18 +160,20 @@ class Run:
         if new is not None:  # a deleted card's comments go with it: "card" says it all
             changes += comment_changes(old_comments, new_comments)
         for change in changes:
-            self.activity.append(
-                CardActivity(
-                    board_id=self.board_id,
-                    card_id=card_id,
-                    seq=seq,
-                    at=at,
-                    origin=origin,
-                    field=change.field,
-                    old=change.old,
-                    new=change.new,
-                )
+            entry = CardActivity(
+                board_id=self.board_id,
+                card_id=card_id,
+                seq=seq,
+                at=at,
+                origin=origin,
+                field=change.field,
+                old=change.old,
+                new=change.new,
             )
+            if self.coalescer is None:
+                self.activity.append(entry)
+            else:
+                self.coalescer.add(entry, self.activity, self.superseded)
 
     def batch(self, shadow: Shadow, at: datetime) -> ProjectionBatch:
         """Return the net writes of the run: every touched card once, changed levels only."""
@@ -186,6 +204,7 @@ class Run:
             delete_cards=delete,
             card_comments=comments,
             activity=self.activity,
+            superseded_activity=self.superseded,
             from_seq=self.from_seq,
             projected_seq=self.projected_seq,
             at=at,
@@ -219,6 +238,8 @@ class Shadow:
         self.level_warnings: Warned = frozenset(level_warnings)
         self.tracker = ChangeTracker(doc)
         self.last_used = time.monotonic()
+        # The last activity entry per card and field, to merge bursts of edits into one.
+        self.coalescer = ActivityCoalescer()
 
     @classmethod
     def build(cls, board_id: str, updates: Sequence[bytes], seq: int, errors: list[str]) -> Shadow:

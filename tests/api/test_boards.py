@@ -199,20 +199,41 @@ async def test_comments(world: World) -> None:
 async def test_activity_pages(world: World) -> None:
     api = world.member
     card = await api.ok("POST", f"{world.base}/cards", {"title": "v0"}, status=201)
-    for i in range(1, 6):
-        await api.ok("PATCH", f"{world.base}/cards/{card['id']}", {"title": f"v{i}"})
+    # Five changes to five fields (changes to one field by one user within a minute coalesce
+    # into one entry: test_activity_coalesces_a_burst_of_edits).
+    edits = [("title", "v1"), ("description", "d"), ("priority", "high"), ("points", 3),
+             ("due", "2027-01-01")]  # fmt: skip
+    for field, value in edits:
+        await api.ok("PATCH", f"{world.base}/cards/{card['id']}", {field: value})
     path = f"{world.base}/cards/{card['id']}/activity"
-    titles: list[str] = []
+    seen: list[tuple[str, object]] = []
     before = None
     while True:
         page = await api.ok("GET", f"{path}?limit=2" + (f"&cursor={before}" if before else ""))
-        titles += [a["new"] for a in page["items"] if a["field"] == "title"]
+        seen += [(a["field"], a["new"]) for a in page["items"] if a["field"] != "card"]
         before = page["next_cursor"]
         if before is None:
             break
-    assert titles == ["v5", "v4", "v3", "v2", "v1"]
+    assert seen == edits[::-1]
     assert_problem(await api.get(path, limit=0), 422, "limit")
     assert_problem(await api.get(path, cursor="x"), 422, "cursor")
+
+
+async def test_activity_coalesces_a_burst_of_edits(world: World) -> None:
+    """Five quick renames by one user are one entry (first old -> last new); a rename by
+    someone else in between starts a new one."""
+    api = world.member
+    card = await api.ok("POST", f"{world.base}/cards", {"title": "v0"}, status=201)
+    url = f"{world.base}/cards/{card['id']}"
+    for i in range(1, 6):
+        await api.ok("PATCH", url, {"title": f"v{i}"})
+    await world.as_("admin").ok("PATCH", url, {"title": "admin's"})
+    await api.ok("PATCH", url, {"title": "v6"})
+    await api.ok("PATCH", url, {"title": "v7"})
+    page = await api.ok("GET", f"{url}/activity")
+    titles = [(a["old"], a["new"], a["actor"]) for a in page["items"] if a["field"] == "title"]
+    member, admin = world.users["member"], world.users["admin"]
+    assert titles == [("admin's", "v7", member), ("v5", "admin's", admin), ("v0", "v5", member)]
 
 
 async def test_archiving_is_for_owners_and_admins(world: World) -> None:

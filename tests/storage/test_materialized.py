@@ -43,6 +43,7 @@ from crdt_model import (
 )
 from storage import (
     MAX_PAGE_LIMIT,
+    ActivityRef,
     BoardNotFound,
     CardActivity,
     CardNotFound,
@@ -1165,6 +1166,34 @@ async def test_activity_is_listed_newest_first_and_pages_exactly(store: Store) -
             await store.list_card_activity(board_id, card, limit=limit)
     with pytest.raises(ValueError, match="before_seq"):
         await store.list_card_activity(board_id, card, before_field="title")
+
+
+async def test_a_batch_supersedes_stored_activity_in_the_same_transaction(store: Store) -> None:
+    """A coalesced entry replaces the one it continues: the old row goes, the new one comes,
+    and a batch refused at the watermark does neither."""
+    workspace_id, board_id = await make_board(store)
+    projection = sample_board(board_id, workspace_id).project()
+    assert await store.apply_projection(board_id, full_batch(projection, 1))
+    card = uid(1)
+    first = activity(board_id, card, 2, "title", "a", "b")
+    other = activity(board_id, card, 2, "priority", None, "high")
+    assert await store.apply_projection(
+        board_id, ProjectionBatch(activity=[first, other], from_seq=1, projected_seq=2, at=T0)
+    )
+    merged = activity(board_id, card, 3, "title", "a", "c")
+    ref = ActivityRef(card_id=card, seq=2, field="title")
+    stale = ProjectionBatch(activity=[merged], superseded_activity=[ref], from_seq=1,
+                            projected_seq=3, at=T0)  # fmt: skip
+    assert not await store.apply_projection(board_id, stale)
+    assert await store.list_card_activity(board_id, card) == [other, first]
+    batch = msgspec.structs.replace(stale, from_seq=2)
+    assert await store.apply_projection(board_id, batch)
+    assert await store.list_card_activity(board_id, card) == [merged, other]
+    with pytest.raises(ValueError, match="superseded activity entry"):
+        await store.apply_projection(
+            board_id,
+            ProjectionBatch(superseded_activity=[ref, ref], from_seq=3, projected_seq=4, at=T0),
+        )
 
 
 # -- sprints -------------------------------------------------------------------------------------
