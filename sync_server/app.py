@@ -100,7 +100,7 @@ def create_app(
                 )
             metrics = Metrics()
             # Projects every stored update into the relational tables (REST reads, queries).
-            materializer = Materializer(the_store)
+            materializer = Materializer(the_store, metrics=metrics)
             await materializer.start()
             # Closed after the rooms' shutdown below (which stores their last updates) and
             # before the store: it projects what is still flagged, then stops.

@@ -81,6 +81,7 @@ from storage import (
 )
 from sync_server.materializer_activity import DEFAULT_WINDOW_SECONDS, ActivityCoalescer
 from sync_server.materializer_shadow import Run, Shadow, tables_level
+from sync_server.metrics import Metrics
 
 log = logging.getLogger("taskly.materializer")
 
@@ -156,6 +157,7 @@ class Materializer:
         memory_budget_bytes: int = 256 * 1024 * 1024,
         rescan_seconds: float | None = 30.0,
         activity_window_seconds: float = DEFAULT_WINDOW_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         """Project into `store`; see the module docstring for each setting (the debounce is
         DEFAULT_DEBOUNCE_SECONDS, 50 ms, unless given)."""
@@ -170,6 +172,7 @@ class Materializer:
         self.memory_budget_bytes = memory_budget_bytes
         self.rescan_seconds = rescan_seconds
         self.activity_window_seconds = activity_window_seconds
+        self.metrics = metrics
         self.runs = 0  # batches written
         self._slots = asyncio.Semaphore(concurrency)
         self._boards: dict[str, _Board] = {}
@@ -541,6 +544,11 @@ class Materializer:
         written = await self._write(board_id, batch)
         if written:
             self.runs += 1
+            if self.metrics is not None:
+                committed = _now()
+                self.metrics.observe_projection(
+                    (committed - row.created_at).total_seconds() for row in prepared.rows
+                )
             self._keep(board_id, shadow)
             self._note_projected(state, batch.projected_seq)
             log.debug(
@@ -611,6 +619,7 @@ class Materializer:
                 raise
             except Exception as exc:
                 self._failing.add(board_id)
+                self._count_failing()
                 if self._draining:  # shutting down: the next start catches up
                     log.error("materializer: %s failed board=%s: %s", what, board_id, exc)
                     raise _Closing from exc
@@ -628,7 +637,12 @@ class Materializer:
             if failed:
                 log.info("materializer: %s works again board=%s", what, board_id)
             self._failing.discard(board_id)
+            self._count_failing()
             return result
+
+    def _count_failing(self) -> None:
+        if self.metrics is not None:
+            self.metrics.failing_boards = len(self._failing)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep `seconds`, or less if closing starts (a retry then tries once more)."""

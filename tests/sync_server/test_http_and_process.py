@@ -81,6 +81,24 @@ async def test_metrics_in_prometheus_text_format(server: Running, board: str) ->
     await client.close()
 
 
+async def test_materialization_lag_is_a_metric(server: Running, board: str) -> None:
+    """Every projected update adds one lag sample: from stored to visible in the tables."""
+    client = await YClient.connect(server.ws, board)
+    for name in ("one", "two", "three"):
+        await client.edit(lambda b, name=name: b.rename(name))
+    deadline = asyncio.get_running_loop().time() + 10
+    while await server.metric("taskly_materialization_lag_seconds_count") < 3:
+        assert asyncio.get_running_loop().time() < deadline, "updates were never projected"
+        await asyncio.sleep(0.05)
+    text = (await server.get("/metrics")).text
+    assert "# TYPE taskly_materialization_lag_seconds summary" in text
+    p99 = await server.metric('taskly_materialization_lag_seconds{quantile="0.99"}')
+    assert 0 < p99 < 10
+    assert await server.metric("taskly_materializer_batches_total") >= 1
+    assert await server.metric("taskly_materializer_failing_boards") == 0
+    await client.close()
+
+
 # -- the process ---------------------------------------------------------------------------------
 
 
