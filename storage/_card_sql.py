@@ -104,16 +104,15 @@ def card_query(
         where.append(f"c.column_id = {b.p(query.column_id)}")
     if query.column_role is not None:
         where.append(f"bc.role = {b.p(query.column_role)}")
+    # Sorted by rank, the plan walks the cards in order and stops after a page of matches: a
+    # per-card EXISTS probe is cheapest. Sorted otherwise, every match must be found before the
+    # first page is known: start from the person's or label's rows (0005 indexes) instead of
+    # scanning every card (measured on 100,000 cards, SQLite: 74 -> 33 ms for sort=due).
+    probe = query.sort == "rank"
     if query.assignee is not None:
-        where.append(
-            "EXISTS (SELECT 1 FROM card_assignees a WHERE a.board_id = c.board_id"
-            f" AND a.card_id = c.id AND a.user_id = {b.p(query.assignee)})"
-        )
+        where.append(_link_filter("card_assignees", "user_id", b.p(query.assignee), probe=probe))
     if query.label is not None:
-        where.append(
-            "EXISTS (SELECT 1 FROM card_labels l WHERE l.board_id = c.board_id"
-            f" AND l.card_id = c.id AND l.label_id = {b.p(query.label)})"
-        )
+        where.append(_link_filter("card_labels", "label_id", b.p(query.label), probe=probe))
     if query.sprint_id is not None:
         where.append(f"c.sprint_id = {b.p(query.sprint_id)}")
     if query.priority is not None:
@@ -141,6 +140,19 @@ def card_query(
     sql += " ORDER BY " + ", ".join(f"{e} {'ASC' if a else 'DESC'}" for e, a in order)
     sql += f" LIMIT {b.p(query.limit + 1)}"
     return sql, b.params
+
+
+def _link_filter(table: str, column: str, param: str, *, probe: bool) -> str:
+    """Return the condition "the card has a `table` row whose `column` is `param`"."""
+    if probe:
+        return (
+            f"EXISTS (SELECT 1 FROM {table} x WHERE x.board_id = c.board_id"
+            f" AND x.card_id = c.id AND x.{column} = {param})"
+        )
+    return (
+        f"(c.board_id, c.id) IN (SELECT x.board_id, x.card_id FROM {table} x"
+        f" WHERE x.{column} = {param})"
+    )
 
 
 # -- rows ---------------------------------------------------------------------------------------

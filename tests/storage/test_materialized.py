@@ -1245,7 +1245,7 @@ async def test_0004_applies_on_a_database_at_0003(
             await store.set_watermark(board_id, 12)
             _insert_old_card(fresh_db, board_id)
     async with fresh_db.make(migrate_on_open=False) as store:
-        assert await store.migrate() == ["0004_materialized"]
+        assert (await store.migrate())[:1] == ["0004_materialized"]  # and any later ones
         assert (await store.get_board(board_id)).name == "Sprint board"
         assert await store.get_watermark(board_id) == 0  # projected again from the document
         projection = sample_board(board_id, workspace_id).project()
