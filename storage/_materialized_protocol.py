@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from crdt_model import CommentRow
 from storage._materialized_records import (
     CardActivity,
     CardHit,
@@ -29,8 +30,13 @@ class MaterializedStore(Protocol):
         False (another writer projected the board meanwhile)."""
         ...
 
-    async def read_materialized(self, board_id: str) -> MaterializedBoard:
-        """Return the board as the tables hold it; raise BoardNotFound."""
+    async def read_materialized(self, board_id: str, *, cards: bool = True) -> MaterializedBoard:
+        """Return the board as the tables hold it (no cards or comments unless `cards`);
+        raise BoardNotFound."""
+        ...
+
+    async def list_comments(self, board_id: str, card_id: str) -> list[CommentRow]:
+        """Return one card's comments, oldest first (none for an unknown card)."""
         ...
 
     async def get_card_row(self, board_id: str, card_id: str) -> CardHit:

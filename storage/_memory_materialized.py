@@ -147,24 +147,33 @@ class MemoryMaterializedMixin:
         record.watermark = batch.projected_seq
         return True
 
-    async def read_materialized(self, board_id: str) -> MaterializedBoard:
-        """Return the board as the tables hold it; raise BoardNotFound."""
+    async def read_materialized(self, board_id: str, *, cards: bool = True) -> MaterializedBoard:
+        """Return the board as the tables hold it (no cards or comments unless `cards`);
+        raise BoardNotFound."""
         record = self._record(board_id)
         m = record.materialized
         positions = m.positions()
-        cards = sorted(
+        rows = sorted(
             (stored.row for stored in m.cards.values()),
             key=lambda c: (m.position_of(c, positions), c.rank, c.id),
         )
         return MaterializedBoard(
             board=m.board,
             columns=list(m.columns),
-            cards=cards,
+            cards=rows if cards else [],
             labels=list(m.labels),
             sprints=list(m.sprints),
-            comments=[c for card_id in sorted(m.comments) for c in m.comments[card_id]],
+            comments=[c for card_id in sorted(m.comments) for c in m.comments[card_id]]
+            if cards
+            else [],
             projected_seq=record.watermark,
         )
+
+    async def list_comments(self, board_id: str, card_id: str) -> list[CommentRow]:
+        """Return one card's comments, oldest first (none for an unknown card)."""
+        self._check_open()
+        record: _BoardRecord | None = self._boards.get(board_id)
+        return [] if record is None else list(record.materialized.comments.get(card_id, []))
 
     async def get_card_row(self, board_id: str, card_id: str) -> CardHit:
         """Return one materialized card; raise CardNotFound."""

@@ -151,8 +151,10 @@ class PostgresMaterializedMixin:
                 await _update_board(conn, board_id, batch.board)
         return True
 
-    async def read_materialized(self, board_id: str) -> MaterializedBoard:
-        """Return the board as the tables hold it; raise BoardNotFound."""
+    async def read_materialized(self, board_id: str, *, cards: bool = True) -> MaterializedBoard:
+        """Return the board as the tables hold it (no cards or comments unless `cards`);
+        raise BoardNotFound."""
+        with_cards = cards
         async with self._tx(repeatable_read=True) as conn:
             boards = await _fetchall(
                 conn,
@@ -170,11 +172,13 @@ class PostgresMaterializedMixin:
                 " WHERE board_id = %s ORDER BY position",
                 (board_id,),
             )
-            cards = await _fetchall(
-                conn,
-                f"{_DIALECT.select()} WHERE c.board_id = %s ORDER BY {POSITION}, c.rank, c.id",
-                (board_id,),
-            )
+            card_rows = []
+            if with_cards:
+                card_rows = await _fetchall(
+                    conn,
+                    f"{_DIALECT.select()} WHERE c.board_id = %s ORDER BY {POSITION}, c.rank, c.id",
+                    (board_id,),
+                )
             labels = await _fetchall(
                 conn,
                 "SELECT id, name, color FROM labels WHERE board_id = %s ORDER BY position",
@@ -186,12 +190,14 @@ class PostgresMaterializedMixin:
                 " WHERE board_id = %s ORDER BY position",
                 (board_id,),
             )
-            comments = await _fetchall(
-                conn,
-                "SELECT card_id, id, author, body, created_at, position FROM comments"
-                " WHERE board_id = %s ORDER BY card_id, position",
-                (board_id,),
-            )
+            comments = []
+            if with_cards:
+                comments = await _fetchall(
+                    conn,
+                    "SELECT card_id, id, author, body, created_at, position FROM comments"
+                    " WHERE board_id = %s ORDER BY card_id, position",
+                    (board_id,),
+                )
             mark = await _fetchall(
                 conn,
                 "SELECT projected_seq FROM projection_watermarks WHERE board_id = %s",
@@ -200,12 +206,23 @@ class PostgresMaterializedMixin:
         return MaterializedBoard(
             board=board,
             columns=[ColumnRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in columns],
-            cards=[_hit(r)[0].card for r in cards],
+            cards=[_hit(r)[0].card for r in card_rows],
             labels=[LabelRow(r[0], r[1], r[2]) for r in labels],
             sprints=[SprintRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in sprints],
             comments=[CommentRow(r[0], r[1], r[2], r[3], _time(r[4]), r[5]) for r in comments],
             projected_seq=int(mark[0][0]) if mark else 0,
         )
+
+    async def list_comments(self, board_id: str, card_id: str) -> list[CommentRow]:
+        """Return one card's comments, oldest first (none for an unknown card)."""
+        async with self._tx() as conn:
+            rows = await _fetchall(
+                conn,
+                "SELECT card_id, id, author, body, created_at, position FROM comments"
+                " WHERE board_id = %s AND card_id = %s ORDER BY position",
+                (board_id, card_id),
+            )
+        return [CommentRow(r[0], r[1], r[2], r[3], _time(r[4]), r[5]) for r in rows]
 
     async def get_card_row(self, board_id: str, card_id: str) -> CardHit:
         """Return one materialized card; raise CardNotFound."""

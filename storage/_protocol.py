@@ -167,6 +167,10 @@ class Store(AuthStore, MaterializedStore, Protocol):
         """Return the last seq the materializer projected for the board (0 if none)."""
         ...
 
+    async def list_unprojected_boards(self) -> list[tuple[str, int]]:
+        """Return (board id, head seq) of every board whose watermark is behind its log head."""
+        ...
+
     async def set_watermark(self, board_id: str, projected_seq: int) -> None:
         """Record the last seq the materializer projected for the board."""
         ...

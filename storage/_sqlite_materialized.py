@@ -125,8 +125,10 @@ class SQLiteMaterializedMixin:
             )
         return True
 
-    async def read_materialized(self, board_id: str) -> MaterializedBoard:
-        """Return the board as the tables hold it; raise BoardNotFound."""
+    async def read_materialized(self, board_id: str, *, cards: bool = True) -> MaterializedBoard:
+        """Return the board as the tables hold it (no cards or comments unless `cards`);
+        raise BoardNotFound."""
+        with_cards = cards
         async with self._tx("DEFERRED") as conn:
             boards = list(
                 await conn.execute_fetchall(
@@ -144,10 +146,15 @@ class SQLiteMaterializedMixin:
                 " WHERE board_id = ? ORDER BY position",
                 (board_id,),
             )
-            cards = await conn.execute_fetchall(
-                f"{_DIALECT.select()} WHERE c.board_id = ? ORDER BY {POSITION}, c.rank, c.id",
-                (board_id,),
-            )
+            card_rows: list[Row] = []
+            if with_cards:
+                card_rows = list(
+                    await conn.execute_fetchall(
+                        f"{_DIALECT.select()} WHERE c.board_id = ?"
+                        f" ORDER BY {POSITION}, c.rank, c.id",
+                        (board_id,),
+                    )
+                )
             labels = await conn.execute_fetchall(
                 "SELECT id, name, color FROM labels WHERE board_id = ? ORDER BY position",
                 (board_id,),
@@ -157,11 +164,15 @@ class SQLiteMaterializedMixin:
                 " WHERE board_id = ? ORDER BY position",
                 (board_id,),
             )
-            comments = await conn.execute_fetchall(
-                "SELECT card_id, id, author, body, created_at, position FROM comments"
-                " WHERE board_id = ? ORDER BY card_id, position",
-                (board_id,),
-            )
+            comments: list[Row] = []
+            if with_cards:
+                comments = list(
+                    await conn.execute_fetchall(
+                        "SELECT card_id, id, author, body, created_at, position FROM comments"
+                        " WHERE board_id = ? ORDER BY card_id, position",
+                        (board_id,),
+                    )
+                )
             mark = list(
                 await conn.execute_fetchall(
                     "SELECT projected_seq FROM projection_watermarks WHERE board_id = ?",
@@ -171,12 +182,22 @@ class SQLiteMaterializedMixin:
         return MaterializedBoard(
             board=board,
             columns=[ColumnRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in columns],
-            cards=[_hit(r)[0].card for r in cards],
+            cards=[_hit(r)[0].card for r in card_rows],
             labels=[LabelRow(r[0], r[1], r[2]) for r in labels],
             sprints=[SprintRow(r[0], r[1], _day(r[2]), _day(r[3]), r[4], r[5]) for r in sprints],
             comments=[CommentRow(r[0], r[1], r[2], r[3], _time(r[4]), r[5]) for r in comments],
             projected_seq=int(mark[0][0]) if mark else 0,
         )
+
+    async def list_comments(self, board_id: str, card_id: str) -> list[CommentRow]:
+        """Return one card's comments, oldest first (none for an unknown card)."""
+        async with self._tx("DEFERRED") as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT card_id, id, author, body, created_at, position FROM comments"
+                " WHERE board_id = ? AND card_id = ? ORDER BY position",
+                (board_id, card_id),
+            )
+        return [CommentRow(r[0], r[1], r[2], r[3], _time(r[4]), r[5]) for r in rows]
 
     async def get_card_row(self, board_id: str, card_id: str) -> CardHit:
         """Return one materialized card; raise CardNotFound."""

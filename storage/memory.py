@@ -237,6 +237,14 @@ class InMemoryStore(MemoryAuthMixin, MemoryMaterializedMixin, StoreBase):
         """Return the last seq the materializer projected for the board (0 if none)."""
         return self._board(board_id).watermark
 
+    async def list_unprojected_boards(self) -> list[tuple[str, int]]:
+        """Return (board id, head seq) of every board whose watermark is behind its log head."""
+        return sorted(
+            (board_id, data.last_seq)
+            for board_id, data in self._boards.items()
+            if data.last_seq > data.watermark
+        )
+
     async def set_watermark(self, board_id: str, projected_seq: int) -> None:
         """Record the last seq the materializer projected for the board."""
         async with self._lock:  # see append_many

@@ -463,6 +463,18 @@ class PostgresStore(PostgresAuthMixin, PostgresMaterializedMixin, StoreBase):
             )
         return int(rows[0][0]) if rows else 0
 
+    async def list_unprojected_boards(self) -> list[tuple[str, int]]:
+        """Return (board id, head seq) of every board whose watermark is behind its log head."""
+        async with self._tx() as conn:
+            rows = await _fetchall(
+                conn,
+                "SELECT b.id, b.last_seq FROM boards b"
+                " LEFT JOIN projection_watermarks w ON w.board_id = b.id"
+                " WHERE b.last_seq > COALESCE(w.projected_seq, 0) ORDER BY b.id",
+                (),
+            )
+        return [(str(r[0]), int(r[1])) for r in rows]
+
     async def set_watermark(self, board_id: str, projected_seq: int) -> None:
         """Record the last seq the materializer projected for the board."""
         async with self._tx() as conn:

@@ -37,7 +37,7 @@ def _neighbour(exc: NotFoundError, before: str | None) -> ValidationError:
 
 
 async def _columns(call: Call) -> list[b.Column]:
-    tables = await call.store.read_materialized(call.board_id)
+    tables = await call.store.read_materialized(call.board_id, cards=False)
     return [views.column(column) for column in tables.columns]
 
 
@@ -110,7 +110,7 @@ async def delete_column(call: Call) -> None:
 
 
 async def _labels(call: Call) -> list[b.Label]:
-    tables = await call.store.read_materialized(call.board_id)
+    tables = await call.store.read_materialized(call.board_id, cards=False)
     return [views.label(label) for label in tables.labels]
 
 
@@ -161,7 +161,7 @@ async def delete_label(call: Call) -> None:
 
 
 async def _sprint(call: Call, sprint_id: str) -> b.Sprint:
-    tables = await call.store.read_materialized(call.board_id)
+    tables = await call.store.read_materialized(call.board_id, cards=False)
     for sprint in tables.sprints:
         if sprint.id == sprint_id:
             committed = await call.store.sprint_committed_points(call.board_id, sprint_id)
@@ -171,7 +171,7 @@ async def _sprint(call: Call, sprint_id: str) -> b.Sprint:
 
 async def list_sprints(call: Call) -> b.SprintList:
     """The board's sprints by start date, each with its committed points."""
-    tables = await call.store.read_materialized(call.board_id)
+    tables = await call.store.read_materialized(call.board_id, cards=False)
     sprints = []
     for sprint in tables.sprints:
         committed = await call.store.sprint_committed_points(call.board_id, sprint.id)

@@ -16,8 +16,7 @@ TAG = "comments"
 
 
 async def _comments(call: Call, card_id: str) -> list[b.Comment]:
-    tables = await call.store.read_materialized(call.board_id)
-    rows = sorted((c for c in tables.comments if c.card_id == card_id), key=lambda c: c.position)
+    rows = await call.store.list_comments(call.board_id, card_id)
     return [views.comment(row) for row in rows]
 
 

@@ -1168,6 +1168,48 @@ async def test_activity_is_listed_newest_first_and_pages_exactly(store: Store) -
         await store.list_card_activity(board_id, card, before_field="title")
 
 
+async def test_narrow_reads_leave_out_what_they_do_not_need(store: Store) -> None:
+    """Lists of columns, labels and sprints read no cards; a card's comments only its own."""
+    workspace_id, board_id = await make_board(store)
+    projection = sample_board(board_id, workspace_id).project()
+    assert projection.comments  # the sample has some
+    assert await store.apply_projection(board_id, full_batch(projection, 1))
+    whole = expected(projection, 1)
+    level = await store.read_materialized(board_id, cards=False)
+    assert level == msgspec.structs.replace(whole, cards=[], comments=[])
+    for card in projection.cards:
+        assert await store.list_comments(board_id, card.id) == comments_by_card(projection).get(
+            card.id, []
+        )
+    assert await store.list_comments(board_id, "no such card") == []
+
+
+async def test_unprojected_boards_are_listed_with_their_head(store: Store) -> None:
+    """The materializer's catch-up asks once for every board behind its log."""
+    workspace_id, behind = await make_board(store)
+    _, idle = await make_board(store, workspace_id)
+    for update in rename_updates(3):
+        await store.append(behind, update, UpdateOrigin("user", USERS[0]))
+    assert await store.list_unprojected_boards() == [(behind, 3)]
+    projection = sample_board(behind, workspace_id).project()
+    assert await store.apply_projection(behind, full_batch(projection, 2))
+    assert await store.list_unprojected_boards() == [(behind, 3)]
+    assert await store.apply_projection(behind, ProjectionBatch(from_seq=2, projected_seq=3, at=T0))
+    assert await store.list_unprojected_boards() == []
+    assert idle not in dict(await store.list_unprojected_boards())
+
+
+def rename_updates(n: int) -> list[bytes]:
+    """`n` valid Yjs updates (one rename each) of one document."""
+    board = sample_board(str(uuid.uuid4()), str(uuid.uuid4()))
+    updates: list[bytes] = []
+    for i in range(n):
+        before = board.doc.get_state()
+        board.rename(f"name {i}")
+        updates.append(board.doc.get_update(before))
+    return updates
+
+
 async def test_a_batch_supersedes_stored_activity_in_the_same_transaction(store: Store) -> None:
     """A coalesced entry replaces the one it continues: the old row goes, the new one comes,
     and a batch refused at the watermark does neither."""
