@@ -287,3 +287,26 @@ async def test_the_principal_names_workspace_credential_and_epoch_for_the_watche
     await world.store.revoke_refresh_family(family)
     with pytest.raises(AuthRequired, match="session has ended"):
         await authenticate(scope(session.access.token))
+
+
+async def test_a_personal_access_token_records_its_use_at_most_once_a_minute(world: World) -> None:
+    """`taskly token list` shows when a token was last used, to the minute: a script making
+    many requests does not write to the store on every one."""
+    now = [time.time()]
+    identify = TokenAuthenticator(world.store, world.tokens, clock=lambda: now[0]).identify
+    pat = new_personal_access_token()
+    await world.store.create_token(world.users["member"], "ci", pat_hash(pat.token))
+
+    async def last_used() -> datetime | None:
+        return (await world.store.get_token_by_hash(pat_hash(pat.token))).last_used_at
+
+    await identify(pat.token)
+    first = await last_used()
+    assert first is not None and abs(first.timestamp() - now[0]) < 1e-3
+    now[0] += 59
+    await identify(pat.token)
+    assert await last_used() == first
+    now[0] += 2
+    await identify(pat.token)
+    later = await last_used()
+    assert later is not None and abs(later.timestamp() - now[0]) < 1e-3
