@@ -222,6 +222,7 @@ class Shadow:
         self.encoded_bytes = encoded_bytes
         whole = project(doc)
         self.level = BoardLevel(whole.board, whole.columns, whole.labels, whole.sprints, [])
+        self.context = self.level.context  # what every card's row depends on, kept current
         self.cards: dict[str, CardRow] = {row.id: row for row in whole.cards}
         self.comments: dict[str, list[CommentRow]] = _by_card(whole.comments)
         self.build_warnings = _keys(whole.warnings)
@@ -285,10 +286,12 @@ class Shadow:
             now = _keys(level.warnings)
             run.warn(now - self.level_warnings)
             self.level_warnings = now
-            if touched.everything or level.context != self.level.context:
+            context = level.context
+            if touched.everything or context != self.context:
                 ids.update(self.cards)
                 ids.update(self.doc.get("cards", type=Map).keys())
             self.level = level
+            self.context = context
         if ids:
             self._refresh(sorted(ids), run, seq=row.seq, at=row.created_at, origin=row.origin)
         self.seq = row.seq
@@ -298,7 +301,7 @@ class Shadow:
     def _refresh(
         self, ids: list[str], run: Run, *, seq: int, at: datetime, origin: UpdateOrigin
     ) -> None:
-        for card_id, projected in project_cards(self.doc, ids).items():
+        for card_id, projected in project_cards(self.doc, ids, self.context).items():
             now = _keys(projected.warnings)
             run.warn(now - self.card_warnings.get(card_id, frozenset()))
             if now:

@@ -340,7 +340,9 @@ class Incremental:
                 ids |= set(self.cards) | set(self.doc.get("cards", type=Map).keys())
             self.level = level
         changes: list[tuple[str, FieldChange]] = []
-        for card_id, projected in project_cards(self.doc, sorted(ids)).items():
+        # With the context kept here, as the materializer does: the property below then also
+        # says that a kept context is never stale.
+        for card_id, projected in project_cards(self.doc, sorted(ids), self.level.context).items():
             old = self.cards.get(card_id)
             changes += [(card_id, c) for c in card_changes(old, projected.card)]
             old_comments = self.comments.get(card_id, [])
