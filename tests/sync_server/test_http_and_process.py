@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ async def test_materialization_lag_is_a_metric(server: Running, board: str) -> N
     """Every projected update adds one lag sample: from stored to visible in the tables."""
     client = await YClient.connect(server.ws, board)
     for name in ("one", "two", "three"):
-        await client.edit(lambda b, name=name: b.rename(name))
+        await client.edit(partial(Board.rename, name=name))
     deadline = asyncio.get_running_loop().time() + 10
     while await server.metric("taskly_materialization_lag_seconds_count") < 3:
         assert asyncio.get_running_loop().time() < deadline, "updates were never projected"
