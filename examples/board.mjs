@@ -13,6 +13,7 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 import { randomUUID } from 'node:crypto'
+import { rankAt } from '../clients/web/src/ranks.js'
 
 const usage = 'usage: node examples/board.mjs [--token TOKEN] watch|add|move BOARD_ID [ARGS]'
 const args = []
@@ -69,11 +70,12 @@ const render = () => {
   console.log(lines.join('\n') + '\n')
 }
 
-// A rank after every card of the column: enough for a demo; crdt_model has the full algorithm.
+// A rank after every card of the column, with the fractional ranks the web app uses (a port
+// of crdt_model's, so every client's ranks interleave correctly).
 const rankAtEnd = (columnId) => {
-  const ranks = cards().filter(([, c]) => c.get('column') === columnId).map(([, c]) => c.get('rank'))
-  const last = ranks.length ? ranks[ranks.length - 1] : 'a0'
-  return last + 'V' + Math.random().toString(36).slice(2, 5).replace(/0+$/, '') + 'V'
+  const ranks = [...doc.getMap('cards').values()].filter((c) => c.get('column') === columnId).map((c) => c.get('rank'))
+  ranks.sort()
+  return rankAt(ranks, ranks.length)
 }
 
 provider.once('sync', () => {

@@ -1,4 +1,4 @@
-"""The Starlette application: `/sync/{board_id}` (y-websocket), `/livez`, `/readyz`, `/metrics`.
+"""The Starlette app: `/sync/{board_id}` (y-websocket), `/livez`, `/readyz`, `/metrics`, `/`.
 
 `create_app` builds it; services live in the lifespan state (no globals): the store (opened
 here from the settings unless one is passed in), the room registry, the metrics and the
@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from http import HTTPStatus
+from pathlib import Path
 from typing import TypedDict
 
 from starlette.applications import Starlette
@@ -46,6 +47,7 @@ from sync_server.room import Room
 from sync_server.rooms import Rooms
 from sync_server.settings import Settings
 from sync_server.signin import github_sign_in, sign_in_routes
+from sync_server.web_app import web_routes
 
 log = logging.getLogger("taskly.sync")
 
@@ -78,6 +80,7 @@ def create_app(
     encryption: EncryptionConfig | None = None,
     github: GitHubOAuthConfig | None = None,
     limiter: RateLimiter | None = None,
+    web_dist: Path | None = None,
 ) -> Starlette:
     """Return the Taskly ASGI app; `store`, if given, is used as is (opened and closed by you).
 
@@ -85,7 +88,8 @@ def create_app(
     what `taskly serve` runs (everything on). With `tokens`, the session, sign-in-link and
     workspace routes are mounted; with `github` and `encryption` too, GitHub sign-in; with
     `limiter`, the `/api` and `/auth` rate limits of the settings. Without any, the app admits
-    every WebSocket read-write (the `authenticate` default) and has no API.
+    every WebSocket read-write (the `authenticate` default) and has no API. The browser app is
+    always served at `/`, from `web_dist` (default `clients/web/dist`; `sync_server.web_app`).
     """
     if github is not None and (tokens is None or encryption is None):
         raise ValueError("GitHub sign-in needs a token config and an encryption config")
@@ -162,6 +166,8 @@ def create_app(
         middleware.append(oauth_state_middleware(tokens))
     else:
         routes.append(Route("/auth/github/login", github_not_configured, methods=["GET"]))
+    # Last: they include `/` and the app's client-side routes.
+    routes += web_routes(web_dist)
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -16,6 +16,7 @@ from storage import Board, StorageError, Store, User, UserNotFound, open_store
 from sync_server.access.server_keys import ServerKeys, ServerKeysError, load_server_keys
 from sync_server.api.board_setup import check_new_board, create_board_with_document
 from sync_server.bootstrap import prepare_access, sign_in_code_for, sign_in_url
+from sync_server.cli_client import add_client_commands, is_client_command, run_client_command
 from sync_server.cli_users import CommandError, add_commands, run_command, workspace_named
 from sync_server.secure_app import secure_app
 from sync_server.server import BindError, bind_socket, run_server
@@ -68,6 +69,7 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
     link.add_argument("--user", help="the user's name (default: the instance owner)")
     with_store_options(link)
     add_commands(commands, with_store_options)
+    add_client_commands(commands, board_commands)
     return parser
 
 
@@ -185,6 +187,8 @@ def _run(argv: Sequence[str] | None) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     args = _parser(defaults).parse_args(argv)
+    if is_client_command(args):
+        return run_client_command(args)
     settings = msgspec.structs.replace(defaults, data_dir=args.data_dir)
     if args.command == "migrate":
         applied = asyncio.run(_migrate(settings))

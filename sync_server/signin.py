@@ -2,13 +2,16 @@
 
 - `GET /auth/link?code=...` spends a one-time sign-in code (see `sync_server.bootstrap`): the
   code is a refresh token, rotated here, so a second use is refresh-token reuse and ends that
-  session. On success the browser gets the session cookie and is redirected (303) to
-  `/auth/session`; every refusal is a 401 problem and sets no cookie.
+  session. On success the browser gets the session cookie and is redirected (303) to the web
+  app at `/`, which opens signed in; every refusal is a 401 problem and sets no cookie. A
+  browser opening the link (it asks for text/html) is instead redirected to
+  `/?signin_error=REASON` (`invalid`, `unknown`, `used`, `revoked`, `expired`), where the app
+  explains the refusal next to the sign-in panel.
 - After GitHub sign-in (`sync_server.github_oauth`), `github_sign_in` creates or updates the
   user, stores their GitHub token encrypted for that user, starts a session and redirects the
   same way.
 - `GET /auth/session` says who the session cookie belongs to, with their workspaces (the web
-  app uses it; until then it is the landing page). It reads the cookie without rotating it.
+  app reads it on start). It reads the cookie without rotating it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -32,7 +36,11 @@ from sync_server.session_cookie import REFRESH_COOKIE, clear_refresh_cookie, set
 
 log = logging.getLogger("taskly.auth")
 
-LANDING: Final = "/auth/session"
+LANDING: Final = "/"
+"""Where a browser lands once signed in: the web app (`sync_server.web_app`)."""
+SESSION: Final = "/auth/session"
+SIGN_IN_ERROR: Final = "signin_error"
+"""The query parameter that tells the web app why a sign-in link was refused."""
 MAX_CODE_CHARS: Final = 512
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -69,14 +77,16 @@ class SignIn:
         """Return the routes to mount."""
         return [
             Route("/auth/link", self.link, methods=["GET"]),
-            Route(LANDING, self.session, methods=["GET"]),
+            Route(SESSION, self.session, methods=["GET"]),
         ]
 
     async def link(self, request: Request) -> Response:
-        """Spend a one-time sign-in code: set the session cookie and go to the landing page."""
+        """Spend a one-time sign-in code: set the session cookie and open the web app."""
         code = request.query_params.get("code", "")
         if not code or len(code) > MAX_CODE_CHARS:
-            return ApiProblem(401, "the sign-in link has no valid code").response()
+            return self._refused(
+                request, "invalid", "the sign-in link has no valid code", clear_cookie=False
+            )
         store: Store = request.state.store
         issued = new_refresh_token(self._config, clock=self._clock)
         assert issued.expires_at is not None
@@ -88,24 +98,38 @@ class SignIn:
                 at=_utc(self._clock()),
             )
         except TokenNotFound:
-            return self._refused("this sign-in link is not known")
+            return self._refused(request, "unknown", "this sign-in link is not known")
         if result.status == "reused":
             return self._refused(
-                "this sign-in link was already used; the session it started has been ended"
+                request,
+                "used",
+                "this sign-in link was already used; the session it started has been ended",
             )
         if result.status == "revoked":
-            return self._refused("this sign-in link was revoked")
+            return self._refused(request, "revoked", "this sign-in link was revoked")
         if result.status == "expired":
-            return self._refused("this sign-in link has expired")
+            return self._refused(request, "expired", "this sign-in link has expired")
         log.info("signed in with a one-time link user=%s", result.old.user_id)
         return _signed_in(issued.token, self._config)
 
     @staticmethod
-    def _refused(detail: str) -> Response:
-        response = ApiProblem(
-            401, detail + "; run `taskly sign-in-link` for a new one", headers=_NO_STORE
-        ).response()
-        clear_refresh_cookie(response)
+    def _refused(
+        request: Request, reason: str, detail: str, *, clear_cookie: bool = True
+    ) -> Response:
+        """401 problem JSON; a browser page load goes to the web app, which says why.
+
+        The cookie is cleared when the code was a real (spent) token: its session is over.
+        """
+        response: Response
+        if "text/html" in request.headers.get("accept", ""):
+            target = f"{LANDING}?{urlencode({SIGN_IN_ERROR: reason})}"
+            response = RedirectResponse(target, status_code=303, headers=_NO_STORE)
+        else:
+            response = ApiProblem(
+                401, detail + "; run `taskly sign-in-link` for a new one", headers=_NO_STORE
+            ).response()
+        if clear_cookie:
+            clear_refresh_cookie(response)
         return response
 
     async def session(self, request: Request) -> Response:

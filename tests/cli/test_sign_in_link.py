@@ -122,9 +122,11 @@ async def test_the_printed_link_signs_in_once_on_a_running_server(tmp_path: Path
         code = link.split("code=", 1)[1]
         assert code not in result.stderr
         landed = await browser.get(link)
-        assert landed.status_code == 200, landed.text
+        assert landed.url == url + "/", landed.text  # the web app, signed in
         assert refresh_cookie_set(landed.history[0])
-        body = landed.json()
+        session = await browser.get(url + "/auth/session")
+        assert session.status_code == 200, session.text
+        body = session.json()
         assert body["user"]["login"] == "ada" and body["user"]["local"] is True
         assert [(w["name"], w["role"]) for w in body["workspaces"]] == [("Team", "owner")]
         # Once only.
@@ -139,7 +141,8 @@ async def test_the_printed_link_signs_in_once_on_a_running_server(tmp_path: Path
         )
         async with new_browser() as bobs:
             landed = await bobs.get(for_bob)
-            assert landed.status_code == 200, landed.text
-            assert landed.json()["user"]["login"] == "bob"
+            assert landed.url == url + "/", landed.text
+            session = await bobs.get(url + "/auth/session")
+            assert session.json()["user"]["login"] == "bob"
     # The CLI and the server used the same generated keys, kept private.
     assert (data / SECRETS_FILE).stat().st_mode & 0o777 == 0o600

@@ -88,9 +88,11 @@ async def test_the_printed_link_signs_the_owner_in_and_syncs(
 
     landed = await browser.get(link)
 
-    assert landed.status_code == 200, landed.text
-    assert str(landed.url) == server.http_url + "/auth/session"
-    body = landed.json()
+    # The link opens the web app, signed in; the app then reads the session.
+    assert str(landed.url) == server.http_url + "/", landed.text
+    session = await browser.get(server.http_url + "/auth/session")
+    assert session.status_code == 200, session.text
+    body = session.json()
     assert body["signed_in"] is True and body["user"]["local"] is True
     owner = body["user"]["login"]
     assert any(line.startswith(f"Created the local owner {owner!r}.") for line in server.run.stdout)
@@ -126,11 +128,12 @@ async def test_github_sign_in_then_membership_by_the_cli_opens_the_board(
 
     landed = await browser.get(server.http_url + "/auth/github/login")
 
-    assert landed.status_code == 200, landed.text
-    assert str(landed.url) == server.http_url + "/auth/session"
+    assert str(landed.url) == server.http_url + "/", landed.text
     [authorize] = github.requests_to("/login/oauth/authorize")
     assert authorize.query["redirect_uri"] == server.http_url + "/auth/github/callback"
-    body = landed.json()
+    session = await browser.get(server.http_url + "/auth/session")
+    assert session.status_code == 200, session.text
+    body = session.json()
     assert body["user"]["login"] == "mona" and body["user"]["github_login"] == "mona"
     assert (body["user"]["name"], body["user"]["email"]) == ("Mona Lisa", "mona@example.com")
     assert body["user"]["local"] is False and body["workspaces"] == []

@@ -42,6 +42,7 @@ from tests.fakes.github import FakeEmail, FakeGitHub
 LOGIN = "/auth/github/login"
 CALLBACK = "/auth/github/callback"
 SESSION = "/auth/session"
+APP = "/"  # where a signed-in browser lands: the web app
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 GITHUB_ID = 583231
 
@@ -218,7 +219,7 @@ async def local_user(store: Store, login: str, *, workspace: str | None = None) 
 # -- one-time links -------------------------------------------------------------------------------
 
 
-async def test_a_link_signs_in_and_lands_on_the_session_page(
+async def test_a_link_signs_in_and_opens_the_web_app(
     taskly: Taskly, browser: httpx.AsyncClient
 ) -> None:
     ada = await local_user(taskly.store, "ada", workspace="Team")
@@ -230,14 +231,16 @@ async def test_a_link_signs_in_and_lands_on_the_session_page(
 
     [redirect] = landed.history
     assert redirect.status_code == 303
-    assert redirect.headers["location"] == SESSION
+    assert redirect.headers["location"] == APP
     assert redirect.headers["cache-control"] == "no-store"
     cookie = refresh_cookie_set(redirect)
     assert cookie
-    assert landed.status_code == 200, landed.text
-    assert landed.url == taskly.url + SESSION
-    assert landed.headers["cache-control"] == "no-store"
-    body = landed.json()
+    assert landed.url == taskly.url + APP
+    # The app then asks who is signed in.
+    session = await browser.get(taskly.url + SESSION)
+    assert session.status_code == 200, session.text
+    assert session.headers["cache-control"] == "no-store"
+    body = session.json()
     assert body["signed_in"] is True
     assert body["user"] == {
         "id": ada.id,
@@ -287,7 +290,7 @@ async def test_a_second_use_of_a_link_is_refused_and_ends_its_session(
     ada = await local_user(taskly.store, "ada")
     link = await taskly.link_for(ada.id)
     first = await browser.get(link)
-    assert first.status_code == 200
+    assert first.url == taskly.url + APP
     started = refresh_cookie_set(first.history[0])
     assert started
     refreshed = await browser.post(taskly.url + "/auth/refresh")
@@ -310,6 +313,32 @@ async def test_a_second_use_of_a_link_is_refused_and_ends_its_session(
             await browser.post(taskly.url + "/auth/refresh", headers=with_cookie(token)), 401
         )
         assert_problem(await browser.get(taskly.url + SESSION, headers=with_cookie(token)), 401)
+
+
+@pytest.mark.parametrize("reason", ["used", "unknown", "invalid"])
+async def test_a_browser_opening_a_refused_link_is_sent_to_the_app_with_the_reason(
+    taskly: Taskly, browser: httpx.AsyncClient, reason: str
+) -> None:
+    """A page load (Accept: text/html) lands on the web app, which explains the refusal."""
+    ada = await local_user(taskly.store, "ada")
+    link = await taskly.link_for(ada.id)
+    if reason == "used":
+        async with new_browser() as first:
+            await first.get(link)
+    elif reason == "unknown":
+        link = taskly.url + "/auth/link?code=" + secrets.token_urlsafe(32)
+    else:
+        link = taskly.url + "/auth/link?code="
+
+    refused = await browser.get(
+        link, headers={"Accept": "text/html,*/*;q=0.8"}, follow_redirects=False
+    )
+
+    assert refused.status_code == 303
+    assert refused.headers["location"] == f"/?signin_error={reason}"
+    assert refused.headers["cache-control"] == "no-store"
+    assert all(not value for value in cookie_sets(refused))  # never a session cookie
+    assert REFRESH_COOKIE not in browser.cookies
 
 
 async def test_an_expired_link_is_refused(taskly: Taskly, browser: httpx.AsyncClient) -> None:
@@ -470,6 +499,22 @@ async def sign_in_with_github(world: GitHubWorld, browser: httpx.AsyncClient) ->
     return await browser.get(world.url + LOGIN)
 
 
+def assert_landed_in_app(landed: httpx.Response, base: str) -> None:
+    """The sign-in ended with a 303 to the web app (whose own answer depends on its build)."""
+    assert landed.history, landed.text
+    assert landed.history[-1].status_code == 303, landed.text
+    assert landed.history[-1].headers["location"] == APP
+    assert landed.url == base + APP
+
+
+async def session_of(browser: httpx.AsyncClient, base: str) -> dict[str, Any]:
+    """What `/auth/session` says about this browser's cookie (asserting it is signed in)."""
+    response = await browser.get(base + SESSION)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 async def test_github_sign_in_creates_the_user_and_stores_the_token_encrypted(
     world: GitHubWorld, browser: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -477,14 +522,14 @@ async def test_github_sign_in_creates_the_user_and_stores_the_token_encrypted(
 
     landed = await sign_in_with_github(world, browser)
 
-    assert landed.status_code == 200, landed.text
-    assert landed.url == world.url + SESSION
-    # login -> github authorize -> callback -> session page
+    assert_landed_in_app(landed, world.url)
+    # login -> github authorize -> callback -> the web app
     assert [r.status_code for r in landed.history] == [302, 302, 303]
     cookie = refresh_cookie_set(landed.history[-1])
     assert cookie
     user = await world.store.get_user_by_github_id(GITHUB_ID)
-    assert landed.json()["user"] == {
+    body = await session_of(browser, world.url)
+    assert body["user"] == {
         "id": user.id,
         "login": "octocat",
         "name": "The Octocat",
@@ -492,7 +537,7 @@ async def test_github_sign_in_creates_the_user_and_stores_the_token_encrypted(
         "github_login": "octocat",
         "local": False,
     }
-    assert landed.json()["workspaces"] == []  # nobody invited them yet
+    assert body["workspaces"] == []  # nobody invited them yet
     assert (user.login, user.name, user.email, user.is_local) == (
         "octocat",
         "The Octocat",
@@ -523,7 +568,7 @@ async def test_github_sign_in_creates_the_user_and_stores_the_token_encrypted(
 async def test_signing_in_again_updates_the_same_user(
     world: GitHubWorld, browser: httpx.AsyncClient
 ) -> None:
-    assert (await sign_in_with_github(world, browser)).status_code == 200
+    assert_landed_in_app(await sign_in_with_github(world, browser), world.url)
     first = await world.store.get_user_by_github_id(GITHUB_ID)
     octocat = world.github.users["octocat"]
     octocat.name = "Mona Lisa Octocat"
@@ -531,8 +576,9 @@ async def test_signing_in_again_updates_the_same_user(
 
     async with new_browser() as laptop:
         landed = await sign_in_with_github(world, laptop)
+        assert_landed_in_app(landed, world.url)
+        on_laptop = await session_of(laptop, world.url)
 
-    assert landed.status_code == 200, landed.text
     second = await world.store.get_user_by_github_id(GITHUB_ID)
     assert second.id == first.id
     assert (second.name, second.email) == ("Mona Lisa Octocat", "mona@example.com")
@@ -541,7 +587,7 @@ async def test_signing_in_again_updates_the_same_user(
     assert len(world.github.tokens) == 2
     assert second.github_token_encrypted is not None
     assert world.cipher().decrypt(second.github_token_encrypted, user_id=second.id) == newest
-    assert landed.json()["user"]["name"] == "Mona Lisa Octocat"
+    assert on_laptop["user"]["name"] == "Mona Lisa Octocat"
     # Both sessions (two browsers) live on.
     assert (await browser.get(world.url + SESSION)).status_code == 200
 
@@ -549,7 +595,7 @@ async def test_signing_in_again_updates_the_same_user(
 async def test_a_github_rename_updates_the_same_user(
     world: GitHubWorld, browser: httpx.AsyncClient
 ) -> None:
-    assert (await sign_in_with_github(world, browser)).status_code == 200
+    assert_landed_in_app(await sign_in_with_github(world, browser), world.url)
     before = await world.store.get_user_by_github_id(GITHUB_ID)
     account = world.github.users.pop("octocat")
     account.login = "octo-renamed"
@@ -558,11 +604,12 @@ async def test_a_github_rename_updates_the_same_user(
 
     async with new_browser() as laptop:
         landed = await sign_in_with_github(world, laptop)
+        assert_landed_in_app(landed, world.url)
+        on_laptop = await session_of(laptop, world.url)
 
-    assert landed.status_code == 200, landed.text
     after = await world.store.get_user_by_github_id(GITHUB_ID)
     assert after.id == before.id and after.github_login == "octo-renamed"
-    assert landed.json()["user"]["github_login"] == "octo-renamed"
+    assert on_laptop["user"]["github_login"] == "octo-renamed"
     assert await world.store.count_users() == 1
 
 
@@ -571,10 +618,12 @@ async def test_two_first_sign_ins_at_once_make_one_user(world: GitHubWorld) -> N
     async with new_browser() as one, new_browser() as two:
         callbacks = [await callback_url(world, one), await callback_url(world, two)]
         landed = await asyncio.gather(one.get(callbacks[0]), two.get(callbacks[1]))
-    assert [r.status_code for r in landed] == [200, 200], [r.text for r in landed]
+        for response in landed:
+            assert_landed_in_app(response, world.url)
+        sessions = [await session_of(one, world.url), await session_of(two, world.url)]
     assert await world.store.count_users() == 1
     user = await world.store.get_user_by_github_id(GITHUB_ID)
-    assert {r.json()["user"]["id"] for r in landed} == {user.id}
+    assert {s["user"]["id"] for s in sessions} == {user.id}
     assert user.github_token_encrypted is not None
     stored = world.cipher().decrypt(user.github_token_encrypted, user_id=user.id)
     assert stored in world.github.tokens
@@ -587,12 +636,12 @@ async def test_a_local_user_with_the_github_login_is_not_merged(
 
     landed = await sign_in_with_github(world, browser)
 
-    assert landed.status_code == 200, landed.text
+    assert_landed_in_app(landed, world.url)
     github_user = await world.store.get_user_by_github_id(GITHUB_ID)
     assert github_user.id != local.id
     assert github_user.login == f"octocat-{GITHUB_ID}"
     assert github_user.github_login == "octocat"
-    body = landed.json()
+    body = await session_of(browser, world.url)
     assert body["user"]["id"] == github_user.id and body["workspaces"] == []
     untouched = await world.store.get_user_by_login("octocat")
     assert untouched.id == local.id and untouched.github_id is None
@@ -708,7 +757,7 @@ async def test_replaying_a_finished_callback_starts_no_new_session(
 ) -> None:
     callback = await callback_url(world, browser)
     landed = await browser.get(callback)
-    assert landed.status_code == 200, landed.text
+    assert_landed_in_app(landed, world.url)
     sessions = refresh_token_rows(world.taskly.db)
 
     replay = await browser.get(callback)  # the back button, or a leaked URL
