@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import itertools
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +12,7 @@ import pytest
 from crdt_model import Projection, load_doc, project
 
 from ._auth import DEFAULT, TokenChoice, resolve
+from ._jsonlines import JsonLinesProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "js" / "yws_client.mjs"
@@ -37,81 +34,24 @@ class NodeClientError(AssertionError):
     """A command the Node client answered with ok=false (a failed wait, a bad edit...)."""
 
 
-class NodeClient:
+class NodeClient(JsonLinesProcess):
     """One node process holding one Y.Doc and one WebsocketProvider."""
+
+    error = NodeClientError
 
     def __init__(self, name: str) -> None:
         """Prepare a client called `name` in failure messages; `start()` launches node."""
-        self.name = name
-        self.proc: asyncio.subprocess.Process | None = None
-        self.events: list[dict[str, Any]] = []
-        self.stderr: list[str] = []
+        super().__init__(name)
         self.client_id: int | None = None
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._event_seen = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Launch `node tests/js/yws_client.mjs` from the repository root."""
-        node = require_node()
-        self.proc = await asyncio.create_subprocess_exec(
-            node,
-            str(SCRIPT),
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=64 * 1024 * 1024,  # a dump of a big board is one long line
-        )
-        self._tasks = [
-            asyncio.create_task(self._read_stdout()),
-            asyncio.create_task(self._read_stderr()),
-        ]
-
-    async def _read_stdout(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            message = json.loads(raw)
-            if "event" in message:
-                self.events.append(message)
-                self._event_seen.set()
-                continue
-            future = self._pending.pop(message.get("id"), None)
-            if future is not None and not future.done():
-                future.set_result(message)
-        # The process is gone: no pending command will ever be answered.
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(
-                    NodeClientError(f"{self.name}: node exited\n{self.stderr_text()}")
-                )
-        self._pending.clear()
-
-    async def _read_stderr(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            self.stderr.append(raw.decode(errors="replace").rstrip())
-
-    def stderr_text(self) -> str:
-        """The last lines node wrote on stderr, for failure messages."""
-        return "\n".join(self.stderr[-30:])
+        await self.launch(require_node(), SCRIPT)
 
     async def call(self, cmd: str, within: float = DEFAULT_TIMEOUT, **args: Any) -> dict[str, Any]:
         """Send one command and return its reply; raise NodeClientError if it failed."""
-        assert self.proc is not None and self.proc.stdin is not None, "start() first"
-        ident = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[ident] = future
-        self.proc.stdin.write(json.dumps({"id": ident, "cmd": cmd, **args}).encode() + b"\n")
-        await self.proc.stdin.drain()
-        try:
-            # Commands queue behind each other in node, so allow for the ones before this one.
-            reply = await asyncio.wait_for(future, within + 5)
-        except TimeoutError:
-            raise NodeClientError(
-                f"{self.name}: no reply to {cmd} within {within + 5:.0f} s\n{self.stderr_text()}"
-            ) from None
+        # Commands queue behind each other in node, so allow for the ones before this one.
+        reply = await self.request(cmd, within + 5, **args)
         if not reply.get("ok"):
             raise NodeClientError(f"{self.name}: {cmd} failed: {reply.get('error')}")
         return reply
@@ -236,51 +176,8 @@ class NodeClient:
         )
         return {int(client): state for client, state in reply["states"].items()}
 
-    async def wait_event(
-        self, event: str, within: float = DEFAULT_TIMEOUT, *, after: int = 0
-    ) -> dict[str, Any]:
-        """Return the first `event` message at index >= `after` in self.events, waiting for it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            for message in self.events[after:]:
-                if message["event"] == event:
-                    return message
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise NodeClientError(
-                    f"{self.name}: no {event!r} event within {within} s; events: "
-                    f"{self.events[after:]}\n{self.stderr_text()}"
-                )
-            self._event_seen.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event_seen.wait(), remaining)
-
     # -- ending ------------------------------------------------------------------------------
-
-    async def kill(self) -> None:
-        """SIGKILL node: the socket drops with no close frame and no awareness farewell."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        await self._join()
 
     async def close(self) -> None:
         """Ask node to exit (provider.destroy()); kill it if it has not exited within 5 s."""
-        if self.proc is None:
-            return
-        if self.proc.returncode is None:
-            with contextlib.suppress(Exception):
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 5)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        await self._join()
-
-    async def _join(self) -> None:
-        for task in self._tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 5)
+        await self.stop(5)

@@ -10,16 +10,15 @@ Selectors are Playwright selectors; `tid("board", "card")` builds
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e._jsonlines import JsonLinesProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "web" / "browser_driver.mjs"
@@ -63,64 +62,24 @@ class BrowserError(AssertionError):
     """A command the driver answered with ok=false (a failed wait, a missing element...)."""
 
 
-class Browser:
+class Browser(JsonLinesProcess):
     """One node process running the driver, holding one headless Chromium."""
+
+    error = BrowserError
 
     def __init__(self, artifacts: Path) -> None:
         """Screenshots go to `artifacts` (and are copied to ARTIFACTS); start() launches."""
+        super().__init__("browser")
         self.artifacts = artifacts
-        self.proc: asyncio.subprocess.Process | None = None
-        self.events: list[dict[str, Any]] = []
-        self.stderr: list[str] = []
         self.version = ""
         self.pages: dict[str, Page] = {}
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Launch node and Chromium (fail with the driver's words if Chromium does not start)."""
         node = require_browser()
-        self.proc = await asyncio.create_subprocess_exec(
-            node,
-            str(SCRIPT),
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "TASKLY_CHROMIUM": str(CHROMIUM)},
-            limit=64 * 1024 * 1024,
-        )
-        self._tasks = [
-            asyncio.create_task(self._read_stdout()),
-            asyncio.create_task(self._read_stderr()),
-        ]
+        await self.launch(node, SCRIPT, {**os.environ, "TASKLY_CHROMIUM": str(CHROMIUM)})
         reply = await self.call("launch", 60)
         self.version = str(reply["version"])
-
-    async def _read_stdout(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            message = json.loads(raw)
-            if "event" in message:
-                self.events.append(message)
-                continue
-            future = self._pending.pop(message.get("id"), None)
-            if future is not None and not future.done():
-                future.set_result(message)
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(BrowserError(f"the driver exited\n{self.stderr_text()}"))
-        self._pending.clear()
-
-    async def _read_stderr(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            self.stderr.append(raw.decode(errors="replace").rstrip())
-
-    def stderr_text(self) -> str:
-        """The last lines the driver wrote on stderr."""
-        return "\n".join(self.stderr[-30:])
 
     def page_log(self, ctx: str | None = None, last: int = 20) -> str:
         """The last console errors/warnings and page errors (of one context), for failures."""
@@ -133,20 +92,7 @@ class Browser:
 
     async def call(self, cmd: str, within: float = DEFAULT_TIMEOUT, **args: Any) -> dict[str, Any]:
         """Send one command; return its reply; raise BrowserError if it failed."""
-        assert self.proc is not None and self.proc.stdin is not None, "start() first"
-        ident = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[ident] = future
-        payload = {"id": ident, "cmd": cmd, "timeout_ms": int(within * 1000), **args}
-        self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
-        await self.proc.stdin.drain()
-        try:
-            reply = await asyncio.wait_for(future, within + 10)
-        except TimeoutError:
-            self._pending.pop(ident, None)
-            raise BrowserError(
-                f"no reply to {cmd} within {within + 10:.0f} s\n{self.stderr_text()}"
-            ) from None
+        reply = await self.request(cmd, within + 10, timeout_ms=int(within * 1000), **args)
         if not reply.get("ok"):
             ctx = args.get("ctx")
             raise BrowserError(
@@ -171,20 +117,7 @@ class Browser:
 
     async def close(self) -> None:
         """Close Chromium and end node (killed if it has not exited within 10 s)."""
-        if self.proc is None:
-            return
-        if self.proc.returncode is None:
-            with contextlib.suppress(Exception):
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        for task in self._tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 5)
+        await self.stop(10)
 
 
 class Page:
