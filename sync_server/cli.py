@@ -52,7 +52,7 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     with_store_options(migrate)
 
-    board = commands.add_parser("board", help="create and list boards")
+    board = commands.add_parser("board", help="create, list and show boards")
     board_commands = board.add_subparsers(dest="board_command", required=True, metavar="ACTION")
     create = board_commands.add_parser("create", help="create a board; prints its id")
     create.add_argument("name")

@@ -24,7 +24,7 @@ from pycrdt import Doc, Map, TransactionEvent
 from clients.python._errors import ReplicaError
 from clients.python._log import ReplicaFile, Row
 from crdt_model import Board, BoardRow, ModelError, apply_update
-from sync_server.protocol import merge_state_vectors
+from crdt_model.sync_protocol import merge_state_vectors
 
 # pycrdt reports a transaction that changed nothing as this update.
 EMPTY_UPDATE: Final = b"\x00\x00"

@@ -35,7 +35,7 @@ from clients.python._errors import OfflineError, SyncRefused
 from clients.python._http import is_loopback
 from clients.python._render import count
 from clients.python._replica import BoardReplica
-from sync_server import protocol as p
+from crdt_model import sync_protocol as p
 
 log = logging.getLogger("taskly.client.sync")
 
