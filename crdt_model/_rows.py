@@ -7,14 +7,14 @@ from datetime import date, datetime
 import msgspec
 
 
-class ProjectionWarning(msgspec.Struct, frozen=True):
+class ProjectionWarning(msgspec.Struct, frozen=True, gc=False):
     """A value the projection could not read as the schema says, and read as its default."""
 
     path: str
     message: str
 
 
-class BoardRow(msgspec.Struct, frozen=True):
+class BoardRow(msgspec.Struct, frozen=True, gc=False):
     """The `board` root map."""
 
     id: str
@@ -25,7 +25,7 @@ class BoardRow(msgspec.Struct, frozen=True):
     repo: str | None
 
 
-class ColumnRow(msgspec.Struct, frozen=True):
+class ColumnRow(msgspec.Struct, frozen=True, gc=False):
     """One column; `position` is its index in board order."""
 
     id: str
@@ -36,7 +36,7 @@ class ColumnRow(msgspec.Struct, frozen=True):
     position: int
 
 
-class PrRow(msgspec.Struct, frozen=True):
+class PrRow(msgspec.Struct, frozen=True, gc=False):
     """One pull request linked to a card, keyed `owner/repo#number`."""
 
     key: str
@@ -52,7 +52,7 @@ class PrRow(msgspec.Struct, frozen=True):
     updated_at: datetime | None
 
 
-class AutomationRow(msgspec.Struct, frozen=True):
+class AutomationRow(msgspec.Struct, frozen=True, gc=False):
     """Why the git bridge last moved a card."""
 
     rule: str | None
@@ -62,7 +62,7 @@ class AutomationRow(msgspec.Struct, frozen=True):
     at: datetime | None
 
 
-class GitRow(msgspec.Struct, frozen=True):
+class GitRow(msgspec.Struct, frozen=True, gc=False):
     """The git-bridge fields of a card."""
 
     branch: str | None
@@ -70,7 +70,7 @@ class GitRow(msgspec.Struct, frozen=True):
     last_automation: AutomationRow | None
 
 
-class CardRow(msgspec.Struct, frozen=True):
+class CardRow(msgspec.Struct, frozen=True, gc=False):
     """Every field of one card, read with the schema's defaults where the document is off."""
 
     id: str
@@ -93,7 +93,7 @@ class CardRow(msgspec.Struct, frozen=True):
     git: GitRow
 
 
-class LabelRow(msgspec.Struct, frozen=True):
+class LabelRow(msgspec.Struct, frozen=True, gc=False):
     """One label."""
 
     id: str
@@ -101,7 +101,7 @@ class LabelRow(msgspec.Struct, frozen=True):
     color: str
 
 
-class SprintRow(msgspec.Struct, frozen=True):
+class SprintRow(msgspec.Struct, frozen=True, gc=False):
     """One sprint."""
 
     id: str
@@ -112,7 +112,7 @@ class SprintRow(msgspec.Struct, frozen=True):
     capacity: int
 
 
-class CommentRow(msgspec.Struct, frozen=True):
+class CommentRow(msgspec.Struct, frozen=True, gc=False):
     """One comment; `position` is its index in the card's comment array."""
 
     card_id: str

@@ -125,7 +125,7 @@ class CardQuery(msgspec.Struct, frozen=True, kw_only=True):
     cursor: str | None = None  # opaque, from a previous CardPage
 
 
-class CardHit(msgspec.Struct, frozen=True, kw_only=True):
+class CardHit(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A card found by a query, with its board and when its row last changed."""
 
     board_id: str

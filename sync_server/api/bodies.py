@@ -104,7 +104,7 @@ class BoardList(msgspec.Struct, kw_only=True):
     boards: list[BoardSummary]
 
 
-class Column(msgspec.Struct, kw_only=True):
+class Column(msgspec.Struct, kw_only=True, gc=False):
     """A column; `position` is its index in board order."""
 
     id: str
@@ -115,7 +115,7 @@ class Column(msgspec.Struct, kw_only=True):
     position: int
 
 
-class Label(msgspec.Struct, kw_only=True):
+class Label(msgspec.Struct, kw_only=True, gc=False):
     """A label."""
 
     id: str
@@ -123,7 +123,7 @@ class Label(msgspec.Struct, kw_only=True):
     color: str
 
 
-class Sprint(msgspec.Struct, kw_only=True):
+class Sprint(msgspec.Struct, kw_only=True, gc=False):
     """A sprint with the points committed to it (its unarchived cards) against its capacity."""
 
     id: str
@@ -135,7 +135,7 @@ class Sprint(msgspec.Struct, kw_only=True):
     committed_points: int
 
 
-class PullRequest(msgspec.Struct, kw_only=True):
+class PullRequest(msgspec.Struct, kw_only=True, gc=False):
     """A pull request linked to a card (written by the git bridge)."""
 
     key: str
@@ -151,7 +151,7 @@ class PullRequest(msgspec.Struct, kw_only=True):
     updated_at: datetime | None
 
 
-class Automation(msgspec.Struct, kw_only=True):
+class Automation(msgspec.Struct, kw_only=True, gc=False):
     """Why the git bridge last moved a card."""
 
     rule: str | None
@@ -161,7 +161,7 @@ class Automation(msgspec.Struct, kw_only=True):
     at: datetime | None
 
 
-class CardGit(msgspec.Struct, kw_only=True):
+class CardGit(msgspec.Struct, kw_only=True, gc=False):
     """A card's git fields (read-only over REST: only the git bridge writes them)."""
 
     branch: str | None
@@ -169,7 +169,7 @@ class CardGit(msgspec.Struct, kw_only=True):
     last_automation: Automation | None
 
 
-class Card(msgspec.Struct, kw_only=True):
+class Card(msgspec.Struct, kw_only=True, gc=False):
     """A card as the materialized tables hold it.
 
     `number`/`key` are null only until the server has numbered the card (cards created over
@@ -388,7 +388,7 @@ class CommentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     body: CommentBody
 
 
-class Comment(msgspec.Struct, kw_only=True):
+class Comment(msgspec.Struct, kw_only=True, gc=False):
     """A comment on a card."""
 
     id: str
@@ -404,7 +404,7 @@ class CommentList(msgspec.Struct, kw_only=True):
     comments: list[Comment]
 
 
-class Activity(msgspec.Struct, kw_only=True):
+class Activity(msgspec.Struct, kw_only=True, gc=False):
     """One field of a card changed by one stored update; `field` "card" with `old`/`new`
     null is the card's creation or deletion. `origin` says what made it (`user`: a sync
     client, `api`: this API, `git_bridge`, `server`...) and `actor` who (a user id...)."""
