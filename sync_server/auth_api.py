@@ -37,6 +37,7 @@ from storage import (
     MemberNotFound,
     Store,
     TokenNotFound,
+    User,
     UserNotFound,
     Workspace,
     WorkspaceNotFound,
@@ -163,6 +164,18 @@ def _strip_name(name: str) -> str:
     return stripped
 
 
+def user_json(user: User) -> dict[str, Any]:
+    """A user as `/auth/session` and `GET /api/me` answer it (never a token)."""
+    return {
+        "id": user.id,
+        "login": user.login,
+        "name": user.name,
+        "email": user.email,
+        "github_login": user.github_login,
+        "local": user.is_local,
+    }
+
+
 def _workspace_json(workspace: Workspace, role: str) -> dict[str, Any]:
     return {
         "id": workspace.id,
@@ -227,6 +240,7 @@ class AuthApi:
         return [
             Route("/auth/refresh", p(self.refresh), methods=["POST"]),
             Route("/auth/logout", p(self.logout), methods=["POST"]),
+            Route("/api/me", p(self.me), methods=["GET"]),
             Route("/api/workspaces", p(self.list_workspaces), methods=["GET"]),
             Route("/api/workspaces", p(self.create_workspace), methods=["POST"]),
             Route(base, p(self.get_workspace), methods=["GET"]),
@@ -334,6 +348,16 @@ class AuthApi:
     def _require(role: Role, action: Action) -> None:
         if not allowed(role, action):
             raise ApiProblem(403, f"your role ({role}) may not {action}", action=str(action))
+
+    async def me(self, request: Request) -> Response:
+        """Who the bearer token belongs to (a script holding a PAT learns its user id here)."""
+        user_id = await self._caller(request)
+        store: Store = request.state.store
+        try:
+            user = await store.get_user(user_id)
+        except UserNotFound:
+            raise unauthorized("the token's user does not exist") from None
+        return JSONResponse(user_json(user))
 
     async def list_workspaces(self, request: Request) -> Response:
         """List the caller's workspaces with their role."""

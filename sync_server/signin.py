@@ -19,17 +19,17 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from storage import Store, TokenNotFound, User, UserNotFound
+from storage import Store, TokenNotFound, UserNotFound
 from sync_server.access.crypto import EncryptionConfig, TokenCipher
 from sync_server.access.tokens import Clock, TokenConfig, new_refresh_token
-from sync_server.auth_api import issue_session, refresh_hash
+from sync_server.auth_api import issue_session, refresh_hash, user_json
 from sync_server.github_oauth import GitHubIdentity, OnIdentity
 from sync_server.http_auth import ApiProblem
 from sync_server.session_cookie import REFRESH_COOKIE, clear_refresh_cookie, set_refresh_cookie
@@ -53,17 +53,6 @@ def _signed_in(token: str, config: TokenConfig) -> Response:
     response = RedirectResponse(LANDING, status_code=303, headers=_NO_STORE)
     set_refresh_cookie(response, token, max_age=config.refresh_ttl_seconds)
     return response
-
-
-def _user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "login": user.login,
-        "name": user.name,
-        "email": user.email,
-        "github_login": user.github_login,
-        "local": user.is_local,
-    }
 
 
 class SignIn:
@@ -151,7 +140,7 @@ class SignIn:
         workspaces = await store.list_user_workspaces(user.id)
         body = {
             "signed_in": True,
-            "user": _user_json(user),
+            "user": user_json(user),
             "session_expires_at": record.expires_at.isoformat(),
             "workspaces": [
                 {"id": workspace.id, "name": workspace.name, "role": role}

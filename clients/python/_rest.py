@@ -69,6 +69,10 @@ class TasklyClient:
 
     # -- reads the CLI needs -------------------------------------------------------------
 
+    def me(self) -> str:
+        """Return the id of the user the token belongs to (GET /api/me)."""
+        return str(self.request("GET", "/api/me")["id"])
+
     def workspaces(self) -> list[dict[str, Any]]:
         """The caller's workspaces (`id`, `name`, `role`)."""
         body = self.request("GET", "/api/workspaces")

@@ -180,6 +180,8 @@ def _login(home: ClientHome, target: str, token: str | None) -> int:
         user_id = jwt_subject(token)
     with TasklyClient(server, tokens) as client:
         boards = client.boards()  # proves the token works before it is stored
+        if user_id is None:  # a PAT is opaque: ask whose it is (new cards' createdBy)
+            user_id = client.me()
     if isinstance(tokens, str):
         home.save_config(
             Config(server=server, credentials=Credentials(kind="pat", token=token), user_id=user_id)
@@ -348,8 +350,8 @@ def _created_by(home: ClientHome) -> str:
     config = _config(home)
     if config.user_id is not None:
         return config.user_id
-    # A PAT does not say whose it is and the API has no "who am I": use a stable id of this
-    # client home instead, made once (the server's activity log records the real user).
+    # A home logged in before `taskly login` asked GET /api/me for a PAT's user: use a
+    # stable id of this client home instead, made once (the activity log has the real user).
     config.user_id = new_id()
     home.save_config(config)
     return config.user_id

@@ -66,3 +66,10 @@ def test_offline_story(fixed_server: FixedPortServer, home: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         ).json()["items"]
     assert [(c["key"], c["priority"], c["points"]) for c in cards] == [("TSK-2", "high", 3)]
+    # A PAT is opaque: `login` asked GET /api/me whose it is, so cards name their real creator.
+    with httpx.Client(base_url=fixed_server.url, trust_env=False) as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        (workspace,) = http.get("/api/workspaces", headers=auth).json()["workspaces"]
+        members = http.get(f"/api/workspaces/{workspace['id']}/members", headers=auth).json()
+    (owner_id,) = [m["user_id"] for m in members["members"] if m["login"] == store.owner.login]
+    assert cards[0]["created_by"] == owner_id

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from crdt_model import new_id
 from storage import PostgresStore, SQLiteStore, Store
+from sync_server.access import new_personal_access_token
+from sync_server.access.authenticator import pat_hash
 from sync_server.access.permissions import (
     ROLES,
     Action,
@@ -212,6 +214,27 @@ async def test_bearer_refusals(api: str, sqlite: SQLiteStore) -> None:
             assert response.headers["www-authenticate"].startswith("Bearer")
         expired_response = await client.get("/api/workspaces", headers=bearer(user, expired))
         assert "expired" in expired_response.json()["detail"]
+
+
+async def test_me_says_whose_token_it_is(api: str, sqlite: SQLiteStore) -> None:
+    """A script holding a PAT (or an access token) learns its user id from GET /api/me."""
+    user = await new_user(sqlite, "ada")
+    pat = new_personal_access_token()
+    await sqlite.create_token(user, "cli", pat_hash(pat.token))
+    async with httpx.AsyncClient(base_url=api) as client:
+        for headers in (bearer(user), {"Authorization": f"Bearer {pat.token}"}):
+            response = await client.get("/api/me", headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json() == {
+                "id": user,
+                "login": "ada",
+                "name": "Ada",
+                "email": None,
+                "github_login": None,
+                "local": True,
+            }
+        assert_problem(await client.get("/api/me"), 401)
+        assert_problem(await client.get("/api/me", headers=bearer("no-such-user")), 401)
 
 
 async def test_routes_are_absent_without_a_token_config(sqlite: SQLiteStore) -> None:
